@@ -1,0 +1,242 @@
+"""The run store: one immutable directory per comparison under ``$EMBDIFF_HOME/runs``.
+
+A run directory holds ``manifest.json`` (dataset fingerprint, model ids and fingerprints or
+vector-file hashes, every parameter, library versions, time), arrays as ``.npy`` and tables as
+Parquet. It is written into a temporary sibling directory (``.tmp-…``) and renamed into place in
+one ``os.rename``, so a crash or a kill never leaves a visible half run: a run either exists
+complete or not at all. Temporary leftovers of killed writers are never listed and are removed
+by :meth:`RunStore.cleanup` once stale.
+
+The run id derives from the inputs (:func:`run_id_for`): the same comparison maps to the same id
+and is not computed twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from diagnostics._home import embdiff_home
+from diagnostics._validation import InputError, check_run_id
+
+__all__ = ["RunStore", "RunCorruptError", "RunNotFoundError", "SavedRun", "run_id_for"]
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,63}$")
+_TMP_PREFIX = ".tmp-"
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+class RunNotFoundError(InputError):
+    """No saved run has this id."""
+
+
+class RunCorruptError(InputError):
+    """A saved run exists but cannot be read (damaged on disk)."""
+
+
+def run_id_for(inputs: Mapping[str, Any]) -> str:
+    """Derive a run id from everything that determines a comparison's result.
+
+    Parameters
+    ----------
+    inputs : mapping
+        JSON-serialisable: dataset fingerprint, both models' fingerprints, every parameter.
+
+    Returns
+    -------
+    str
+        The first 16 hex characters of the SHA-256 of the canonical JSON of ``inputs``.
+
+    Examples
+    --------
+    >>> run_id_for({"a": 1}) == run_id_for({"a": 1})
+    True
+    """
+    canonical = json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def _check_name(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise InputError(f"array or table name {name[:40]!r} is not valid: use lower-case letters, digits, _ . @ -")
+    return name
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    """Read access to one saved run. Arrays open memory-mapped."""
+
+    run_id: str
+    path: Path
+    manifest: dict[str, Any]
+
+    def array(self, name: str, *, mmap: bool = True) -> NDArray[Any]:
+        """Load array ``name`` (memory-mapped by default: a page reads only what it shows)."""
+        file = self.path / "arrays" / f"{_check_name(name)}.npy"
+        if not file.is_file():
+            raise RunCorruptError(f"run {self.run_id} has no array {name!r}; the run is incomplete or damaged")
+        try:
+            loaded: NDArray[Any] = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (ValueError, OSError) as err:
+            raise RunCorruptError(f"run {self.run_id}: array {name!r} cannot be read ({err})") from None
+        return loaded
+
+    def table(self, name: str, *, columns: list[str] | None = None) -> pd.DataFrame:
+        """Load table ``name`` (Parquet), optionally only some columns."""
+        file = self.path / "tables" / f"{_check_name(name)}.parquet"
+        if not file.is_file():
+            raise RunCorruptError(f"run {self.run_id} has no table {name!r}; the run is incomplete or damaged")
+        try:
+            return pd.read_parquet(file, columns=columns)
+        except Exception as err:  # pyarrow raises many types for damaged files
+            raise RunCorruptError(f"run {self.run_id}: table {name!r} cannot be read ({type(err).__name__})") from None
+
+    def has_array(self, name: str) -> bool:
+        return (self.path / "arrays" / f"{_check_name(name)}.npy").is_file()
+
+    def has_table(self, name: str) -> bool:
+        return (self.path / "tables" / f"{_check_name(name)}.parquet").is_file()
+
+
+class RunStore:
+    """Saved runs under ``root`` (default ``$EMBDIFF_HOME/runs``)."""
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = Path(root) if root is not None else embdiff_home() / "runs"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, run_id: str) -> Path:
+        """The directory of a run; ``run_id`` is validated first, so no path can escape the store."""
+        return self.root / check_run_id(run_id)
+
+    def exists(self, run_id: str) -> bool:
+        return (self.path(run_id) / MANIFEST).is_file()
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        """Manifests of every complete run, newest first; damaged runs are listed with ``error``."""
+        runs: list[dict[str, Any]] = []
+        for entry in self.root.iterdir():
+            if entry.name.startswith(".") or not entry.is_dir():
+                continue
+            try:
+                runs.append(self.open(entry.name).manifest)
+            except RunNotFoundError:
+                continue
+            except InputError as err:
+                runs.append({"run_id": entry.name, "error": str(err), "created_at": ""})
+        return sorted(runs, key=lambda m: str(m.get("created_at", "")), reverse=True)
+
+    def open(self, run_id: str) -> SavedRun:
+        """Open a saved run for reading.
+
+        Raises
+        ------
+        InputError
+            The id is malformed.
+        RunNotFoundError
+            No run has this id.
+        RunCorruptError
+            The run's manifest is missing or unreadable.
+        """
+        path = self.path(run_id)
+        if not path.is_dir():
+            raise RunNotFoundError(
+                f"no saved run has the id {run_id!r}: it may have been made on another server or deleted; "
+                "make it again with `embdiff compare` or the Load page"
+            )
+        try:
+            manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise RunCorruptError(
+                f"saved run {run_id} is damaged: its manifest cannot be read; delete it and make it again"
+            ) from None
+        if not isinstance(manifest, dict) or manifest.get("run_id") != run_id:
+            raise RunCorruptError(f"saved run {run_id} is damaged: its manifest does not describe this run")
+        return SavedRun(run_id=run_id, path=path, manifest=manifest)
+
+    def write(
+        self,
+        run_id: str,
+        manifest: Mapping[str, Any],
+        *,
+        arrays: Mapping[str, NDArray[Any]] | None = None,
+        tables: Mapping[str, pd.DataFrame] | None = None,
+    ) -> SavedRun:
+        """Write a run atomically: everything into a temporary directory, fsync, one rename.
+
+        If the run already exists it is left untouched and returned (runs are immutable).
+        On any error the temporary directory is removed and nothing is visible.
+        """
+        final = self.path(run_id)
+        if self.exists(run_id):
+            return self.open(run_id)
+        tmp = self.root / f"{_TMP_PREFIX}{run_id}-{uuid.uuid4().hex[:8]}"
+        try:
+            (tmp / "arrays").mkdir(parents=True)
+            (tmp / "tables").mkdir()
+            for name, array in (arrays or {}).items():
+                with open(tmp / "arrays" / f"{_check_name(name)}.npy", "wb") as fh:
+                    np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            for name, table in (tables or {}).items():
+                file = tmp / "tables" / f"{_check_name(name)}.parquet"
+                table.to_parquet(file, index=False)
+                with open(file, "rb") as fh:
+                    os.fsync(fh.fileno())
+            body = {**manifest, "run_id": run_id, "format_version": FORMAT_VERSION}
+            body.setdefault("created_at", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+            with open(tmp / MANIFEST, "w", encoding="utf-8") as fh:
+                json.dump(body, fh, indent=2, sort_keys=True, default=str)
+                fh.flush()
+                os.fsync(fh.fileno())
+            _fsync_dir(tmp)
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                if not self.exists(run_id):  # not a lost race with an identical writer
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
+            _fsync_dir(self.root)
+        except OSError as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise InputError(
+                f"could not save run {run_id}: {err.strerror or err} — free disk space or set EMBDIFF_HOME "
+                "to a writable directory; nothing was saved"
+            ) from None
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return self.open(run_id)
+
+    def cleanup(self, *, max_age_seconds: float = 3600.0) -> int:
+        """Remove temporary directories of writers that died more than ``max_age_seconds`` ago."""
+        removed = 0
+        now = time.time()
+        for entry in self.root.glob(f"{_TMP_PREFIX}*"):
+            if now - entry.stat().st_mtime > max_age_seconds:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
+        return removed
