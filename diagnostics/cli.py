@@ -1,14 +1,106 @@
-"""The ``embdiff`` command line."""
+"""The ``embdiff`` command line.
+
+* ``embdiff compare --dataset PATH [--dataset PATH …] (--base MODEL | --base-vectors FILE)
+  (--tuned MODEL | --tuned-vectors FILE) [--k 10] [--split test] [--config FILE] [--json FILE]
+  [--no-projection]`` — make and save a run, print its id and the per-domain table.
+* ``embdiff check`` — the same; exit 0 on PASS or WARN, 1 on FAIL, 2 on bad input.
+* ``embdiff report RUN_ID (--html FILE | --json FILE | --csv FILE)`` — export a saved run.
+* ``embdiff app [--port N]`` — start the web app.
+
+Progress goes to stderr; bad input prints one message (no traceback) and exits 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from diagnostics._validation import InputError
+
 APP_PATH = Path(__file__).resolve().parents[1] / "app.py"
+
+EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
+
+
+class _Progress:
+    """Stage progress on stderr: one line per stage, updated in place on a terminal."""
+
+    def __init__(self) -> None:
+        self._tty = sys.stderr.isatty()
+        self._last: tuple[str, int] = ("", -1)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        pct = int(100 * done / total) if total else 100
+        if self._tty:
+            end = "\n" if done >= total else ""
+            print(f"\r{stage}: {done}/{total} ({pct}%)", end=end, file=sys.stderr, flush=True)
+        elif (stage, pct // 25) != self._last or done >= total:
+            self._last = (stage, pct // 25)
+            print(f"{stage}: {done}/{total} ({pct}%)", file=sys.stderr, flush=True)
+
+
+def _add_compare_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", action="append", required=True, metavar="PATH",
+                   help="BEIR directory, table directory or docs table; repeat for one directory per domain")
+    base = p.add_mutually_exclusive_group(required=True)
+    base.add_argument("--base", metavar="MODEL", help="base model: local directory or hub name")
+    base.add_argument("--base-vectors", metavar="FILE", help="base vectors: Parquet (id, kind, embedding) or .npy")
+    tuned = p.add_mutually_exclusive_group(required=True)
+    tuned.add_argument("--tuned", metavar="MODEL", help="tuned model: local directory or hub name")
+    tuned.add_argument("--tuned-vectors", metavar="FILE", help="tuned vectors, same formats as --base-vectors")
+    p.add_argument("--k", type=int, default=10, help="neighbours / top-k for the label-free signals (default 10)")
+    p.add_argument("--split", default="test", help="qrels split of BEIR directories (default test)")
+    p.add_argument("--config", metavar="FILE", help="TOML file overriding the verdict thresholds")
+    p.add_argument("--json", metavar="FILE", help="also write the result as JSON")
+    p.add_argument("--no-projection", action="store_true", help="skip the 2-D projection (faster)")
+    p.add_argument("--query-prefix", default="", help="prefix for queries when encoding (e.g. 'query: ')")
+    p.add_argument("--doc-prefix", default="", help="prefix for documents when encoding (e.g. 'passage: ')")
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from diagnostics.compare import compare_inputs, load_inputs
+    from diagnostics.config import load_config
+    from diagnostics.report import domain_table_text, write_json
+
+    progress = _Progress()
+    config = load_config(args.config)
+    dataset, base, tuned = load_inputs(
+        args.dataset, split=args.split, base=args.base, base_vectors=args.base_vectors,
+        tuned=args.tuned, tuned_vectors=args.tuned_vectors,
+        query_prefix=args.query_prefix, doc_prefix=args.doc_prefix, progress=progress,
+    )
+    for warning in dataset.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    result = compare_inputs(
+        dataset, base, tuned, k=args.k, config=config, projection=not args.no_projection, progress=progress,
+    )
+    print(f"run {result.run_id}  verdict {result.verdict}")
+    print(domain_table_text(result))
+    for reason in result.reasons:
+        print(f"  {reason}")
+    if args.json:
+        write_json(result, Path(args.json))
+        print(f"wrote {args.json}", file=sys.stderr)
+    if args.command == "check" and result.verdict == "FAIL":
+        return EXIT_FAIL
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from diagnostics.compare import load_comparison
+    from diagnostics.report import write_csv, write_html, write_json
+
+    result = load_comparison(args.run_id)
+    for flag, writer in (("html", write_html), ("json", write_json), ("csv", write_csv)):
+        target = getattr(args, flag)
+        if target:
+            writer(result, Path(target))
+            print(f"wrote {target}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _cmd_app(args: argparse.Namespace) -> int:
@@ -17,12 +109,25 @@ def _cmd_app(args: argparse.Namespace) -> int:
         sys.executable, "-m", "streamlit", "run", str(APP_PATH),
         "--server.port", str(args.port), "--server.address", args.address,
     ]
-    return subprocess.call(command, cwd=APP_PATH.parent)  # noqa: S603
+    env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
+    return subprocess.call(command, cwd=APP_PATH.parent, env=env)  # noqa: S603
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="embdiff", description="Diff two embedding models before you ship one.")
     sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("compare", "make and save a run, print the per-domain table"),
+                       ("check", "like compare; exit 1 when the verdict is FAIL (for CI)")):
+        p = sub.add_parser(name, help=text, description=text)
+        _add_compare_options(p)
+        p.set_defaults(func=_cmd_compare)
+    report = sub.add_parser("report", help="export a saved run")
+    report.add_argument("run_id")
+    out = report.add_mutually_exclusive_group(required=True)
+    out.add_argument("--html", metavar="FILE", help="self-contained HTML report (readable offline)")
+    out.add_argument("--json", metavar="FILE", help="the result as JSON")
+    out.add_argument("--csv", metavar="FILE", help="the per-query table as CSV")
+    report.set_defaults(func=_cmd_report)
     app = sub.add_parser("app", help="start the web app")
     app.add_argument("--port", type=int, default=8501)
     app.add_argument("--address", default="127.0.0.1")
@@ -33,7 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except InputError as err:
+        print(f"embdiff: error: {err}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("embdiff: interrupted; nothing was saved", file=sys.stderr)
+        return 130
     return code
 
 

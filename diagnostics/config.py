@@ -1,0 +1,100 @@
+"""Verdict thresholds: one TOML file of documented defaults, overridable per team.
+
+The defaults are ``diagnostics/default_config.toml`` (each key commented there). A team's file
+may set any subset of the same keys; unknown sections or keys, and values of the wrong type, are
+errors so that a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from diagnostics._validation import InputError, display_path
+
+__all__ = ["Config", "load_config", "DEFAULT_CONFIG_PATH"]
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
+
+
+@dataclass(frozen=True)
+class Config:
+    """All thresholds, flattened as ``section_key`` (e.g. ``retrieval_alpha``)."""
+
+    retrieval_metric: str
+    retrieval_alpha: float
+    retrieval_fail_relative_drop: float
+    retrieval_warn_relative_drop: float
+    retrieval_min_queries: int
+    label_free_overlap_median_warn: float
+    label_free_query_jaccard_median_warn: float
+    label_free_consistency_drop_warn: float
+    collapse_intra_cosine_rise: float
+    collapse_effective_rank_drop: float
+    collapse_merge_centroid_rise: float
+    collapse_merge_centroid_min: float
+    statistics_confidence: float
+    statistics_n_resamples: int
+    statistics_n_permutations: int
+    statistics_random_state: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"config file {display_path(path)} not found; pass an existing TOML file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"config file {display_path(path)} is not valid TOML: {err}") from None
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Load the default thresholds, overridden by the TOML file at ``path`` if given.
+
+    Raises
+    ------
+    InputError
+        The file is missing or not TOML, or names an unknown section/key, or a value has the wrong
+        type or range.
+    """
+    merged = _read(DEFAULT_CONFIG_PATH)
+    flat: dict[str, Any] = {f"{s}_{k}": v for s, keys in merged.items() for k, v in keys.items()}
+    if path is not None:
+        name = display_path(path)
+        for section, keys in _read(Path(path)).items():
+            if section not in merged or not isinstance(keys, dict):
+                raise InputError(
+                    f"config file {name}: unknown section [{section}]; known: {', '.join(sorted(merged))}"
+                )
+            for key, value in keys.items():
+                if key not in merged[section]:
+                    raise InputError(
+                        f"config file {name}: unknown key {key!r} in [{section}]; "
+                        f"known: {', '.join(sorted(merged[section]))}"
+                    )
+                default = merged[section][key]
+                if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                    value = float(value)
+                if type(value) is not type(default):
+                    raise InputError(
+                        f"config file {name}: [{section}] {key} must be {type(default).__name__}, "
+                        f"got {value!r}"
+                    )
+                flat[f"{section}_{key}"] = value
+    config = Config(**flat)
+    if config.retrieval_metric not in _METRICS:
+        raise InputError(f"config: [retrieval] metric must be one of {', '.join(_METRICS)}")
+    if not 0 < config.retrieval_alpha < 1 or not 0 < config.statistics_confidence < 1:
+        raise InputError("config: alpha and confidence must lie strictly between 0 and 1")
+    if config.statistics_n_resamples < 1000 or config.statistics_n_permutations < 1000:
+        raise InputError("config: n_resamples and n_permutations must be at least 1000")
+    return config

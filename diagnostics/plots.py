@@ -1,0 +1,197 @@
+"""Plotly figure builders over a :class:`~diagnostics.result.Comparison`'s tables.
+
+They take frames and return ``go.Figure``; no Streamlit, so the app and the static HTML report
+draw the same charts. Untrusted text (ids, domains) only ever reaches plotly as data, which
+plotly renders as text.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+__all__ = [
+    "VERDICT_COLORS",
+    "delta_ci_figure",
+    "overlap_figure",
+    "flow_figure",
+    "collapse_figure",
+    "centroid_figure",
+    "projection_figure",
+    "domain_colors",
+]
+
+VERDICT_COLORS = {"PASS": "#2e7d32", "WARN": "#f9a825", "FAIL": "#c62828"}
+_PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+    "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)
+_LABELS = {"ndcg@10": "nDCG@10", "recall@10": "Recall@10", "recall@100": "Recall@100", "mrr@10": "MRR@10"}
+WEBGL_THRESHOLD = 5000
+
+
+def domain_colors(domains: list[str]) -> dict[str, str]:
+    """A stable colour per domain (sorted order), cycling the palette."""
+    return {d: _PALETTE[i % len(_PALETTE)] for i, d in enumerate(sorted(domains))}
+
+
+def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      template="plotly_white", legend={"orientation": "h", "y": -0.15})
+    return fig
+
+
+def delta_ci_figure(domains: pd.DataFrame, *, metric: str = "ndcg@10") -> go.Figure:
+    """Δ = tuned − base per domain (and overall) with its bootstrap 95 % CI, coloured by verdict."""
+    table = domains.dropna(subset=[f"{metric}_delta"]).iloc[::-1]
+    delta = table[f"{metric}_delta"].to_numpy(float)
+    fig = go.Figure(
+        go.Scatter(
+            x=delta,
+            y=table["domain"].astype(str),
+            mode="markers",
+            marker={"size": 12, "color": [VERDICT_COLORS.get(v, "#555") for v in table["verdict"]]},
+            error_x={
+                "type": "data", "symmetric": False,
+                "array": table[f"{metric}_ci_high"].to_numpy(float) - delta,
+                "arrayminus": delta - table[f"{metric}_ci_low"].to_numpy(float),
+            },
+            customdata=np.stack([table["verdict"], table[f"{metric}_p_holm"].round(4)], axis=1),
+            hovertemplate="%{y}: Δ %{x:+.3f}<br>%{customdata[0]}, p (Holm) %{customdata[1]}<extra></extra>",
+        )
+    )
+    fig.add_vline(x=0, line_dash="dash", line_color="#888")
+    fig.update_xaxes(title=f"Δ {_LABELS.get(metric, metric)} (tuned − base), 95 % CI")
+    return _layout(fig, f"Δ {_LABELS.get(metric, metric)} per domain", height=max(260, 60 * len(table) + 120))
+
+
+def overlap_figure(per_doc: pd.DataFrame, *, k: int = 10) -> go.Figure:
+    """Distribution of neighbourhood overlap (Jaccard@k, base vs tuned) per domain."""
+    data = per_doc.dropna(subset=["overlap"])
+    colors = domain_colors(sorted(data["domain"].astype(str).unique()))
+    fig = go.Figure()
+    for domain in sorted(colors):
+        values = data.loc[data["domain"] == domain, "overlap"]
+        fig.add_trace(go.Box(y=values, name=domain, marker_color=colors[domain], boxmean=True, boxpoints=False))
+    fig.update_yaxes(title=f"Jaccard@{k} of base vs tuned neighbours", range=[0, 1.02])
+    return _layout(fig, "Neighbourhood overlap per domain (1 = unchanged)")
+
+
+def flow_figure(flow_base: pd.DataFrame, flow_tuned: pd.DataFrame) -> go.Figure:
+    """Side-by-side heatmaps: share of domain A's neighbours (rows) that live in domain B (columns)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("base", "tuned"), horizontal_spacing=0.12)
+    for col, flow in ((1, flow_base), (2, flow_tuned)):
+        z = flow.to_numpy(float)
+        fig.add_trace(
+            go.Heatmap(
+                z=z, x=[str(c) for c in flow.columns], y=[str(i) for i in flow.index], zmin=0, zmax=1,
+                colorscale="Blues", showscale=col == 2, text=np.round(z, 2), texttemplate="%{text}",
+                hovertemplate="%{y} → %{x}: %{z:.2f}<extra></extra>",
+            ),
+            row=1, col=col,
+        )
+        fig.update_yaxes(autorange="reversed", row=1, col=col)
+    return _layout(fig, "Where each domain's neighbours live (rows sum to 1)", height=460)
+
+
+def collapse_figure(domains: pd.DataFrame) -> go.Figure:
+    """Base vs tuned per domain: mean intra-domain cosine, effective rank, silhouette, uniformity."""
+    table = domains[domains["domain"] != "overall"]
+    figures = [("intra_cosine", "mean intra-domain cosine"), ("effective_rank", "effective rank"),
+               ("silhouette", "silhouette (cosine)"), ("uniformity", "uniformity (lower = more spread)")]
+    fig = make_subplots(rows=2, cols=2, subplot_titles=[t for _, t in figures], vertical_spacing=0.18)
+    for i, (name, _) in enumerate(figures):
+        r, c = divmod(i, 2)
+        for side, color in (("base", "#90a4ae"), ("tuned", "#1565c0")):
+            fig.add_trace(
+                go.Bar(x=table["domain"].astype(str), y=table[f"{name}_{side}"], name=side, marker_color=color,
+                       showlegend=i == 0, legendgroup=side),
+                row=r + 1, col=c + 1,
+            )
+    fig.update_layout(barmode="group")
+    return _layout(fig, "Cluster shape per domain, base vs tuned", height=620)
+
+
+def centroid_figure(centroids_base: pd.DataFrame, centroids_tuned: pd.DataFrame) -> go.Figure:
+    """Cosine between domain centroids, base and tuned (which domains drew together)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("base", "tuned"), horizontal_spacing=0.12)
+    for col, table in ((1, centroids_base), (2, centroids_tuned)):
+        z = table.to_numpy(float)
+        fig.add_trace(
+            go.Heatmap(z=z, x=[str(c) for c in table.columns], y=[str(i) for i in table.index], zmin=-1, zmax=1,
+                       colorscale="RdBu", reversescale=True, showscale=col == 2, text=np.round(z, 2),
+                       texttemplate="%{text}", hovertemplate="%{y} · %{x}: %{z:.2f}<extra></extra>"),
+            row=1, col=col,
+        )
+        fig.update_yaxes(autorange="reversed", row=1, col=col)
+    return _layout(fig, "Domain centroid cosine", height=460)
+
+
+def projection_figure(
+    points: pd.DataFrame,
+    *,
+    color_by: str = "domain",
+    overlay: bool = False,
+    webgl: bool | None = None,
+) -> go.Figure:
+    """The two aligned maps side by side (or overlaid with displacement lines).
+
+    Parameters
+    ----------
+    points : DataFrame
+        ``id``, ``kind``, ``domain``, ``x_base``, ``y_base``, ``x_tuned``, ``y_tuned``, ``displacement``
+        and, for ``color_by`` other than ``domain``, that column (e.g. ``overlap`` or ``delta``).
+    color_by : str
+        ``"domain"`` (categorical) or a numeric column.
+    overlay : bool
+        One panel: base points hollow, tuned points filled, a line from each base to tuned position.
+    webgl : bool, optional
+        ``Scattergl``; by default when there are more than 5,000 points.
+    """
+    use_gl = len(points) > WEBGL_THRESHOLD if webgl is None else webgl
+    scatter = go.Scattergl if use_gl else go.Scatter
+    cols = 1 if overlay else 2
+    fig = make_subplots(rows=1, cols=cols, subplot_titles=None if overlay else ("base", "tuned"),
+                        horizontal_spacing=0.04)
+    custom = np.stack([points["id"].astype(str), points["kind"].astype(str), points["domain"].astype(str)], axis=1)
+    hover = "%{customdata[0]}<br>%{customdata[1]} · %{customdata[2]}<extra></extra>"
+    sides = [("base", 1), ("tuned", 1 if overlay else 2)]
+    if color_by == "domain":
+        colors = domain_colors(sorted(points["domain"].astype(str).unique()))
+        for domain, color in colors.items():
+            mask = (points["domain"].astype(str) == domain).to_numpy()
+            for side, col in sides:
+                hollow = overlay and side == "base"
+                fig.add_trace(
+                    scatter(
+                        x=points.loc[mask, f"x_{side}"], y=points.loc[mask, f"y_{side}"], mode="markers",
+                        name=domain, legendgroup=domain, showlegend=side == "base",
+                        marker={"size": 5, "color": color, "opacity": 0.4 if hollow else 0.8,
+                                "symbol": ["circle-open" if hollow else "circle"] * int(mask.sum())},
+                        customdata=custom[mask], hovertemplate=hover,
+                    ),
+                    row=1, col=col,
+                )
+    else:
+        values = points[color_by].to_numpy(float)
+        for side, col in sides:
+            fig.add_trace(
+                scatter(
+                    x=points[f"x_{side}"], y=points[f"y_{side}"], mode="markers", name=side,
+                    marker={"size": 5, "color": values, "colorscale": "RdYlGn" if "delta" in color_by else "Viridis",
+                            "showscale": side == "tuned", "colorbar": {"title": color_by}},
+                    customdata=custom, hovertemplate=hover,
+                ),
+                row=1, col=col,
+            )
+    if overlay:
+        xs = np.column_stack([points["x_base"], points["x_tuned"], np.full(len(points), np.nan)]).ravel()
+        ys = np.column_stack([points["y_base"], points["y_tuned"], np.full(len(points), np.nan)]).ravel()
+        fig.add_trace(scatter(x=xs, y=ys, mode="lines", line={"width": 0.5, "color": "rgba(80,80,80,0.35)"},
+                              name="displacement", hoverinfo="skip"), row=1, col=1)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    fig.update_layout(dragmode="select")
+    return _layout(fig, "Aligned 2-D maps of the base and tuned spaces", height=560)

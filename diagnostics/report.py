@@ -1,0 +1,135 @@
+"""Exports of a comparison: a self-contained HTML report, JSON, CSV, and the terminal table.
+
+The HTML inlines plotly.js, so it opens offline. All dataset text in it is HTML-escaped; none is
+interpreted as markup.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from diagnostics import plots
+from diagnostics.result import METRICS, Comparison
+
+__all__ = ["domain_table_text", "per_query_csv", "write_csv", "write_html", "write_json", "html_report"]
+
+
+def _atomic_write(path: Path, data: str) -> None:
+    """Write text to ``path`` through a temporary file in the same folder, then rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def summary_frame(result: Comparison, *, metric: str = "ndcg@10") -> pd.DataFrame:
+    """The per-domain table as people read it: verdict, metric base/tuned/Δ with CI, p (Holm), overlap."""
+    t = result.domains
+    k = result.k
+    return pd.DataFrame(
+        {
+            "domain": t["domain"],
+            "verdict": t["verdict"],
+            "queries": t["n_queries"],
+            "docs": t["n_docs"],
+            f"{metric} base": t[f"{metric}_base"].round(3),
+            f"{metric} tuned": t[f"{metric}_tuned"].round(3),
+            "Δ": t[f"{metric}_delta"].round(3),
+            "95% CI": [
+                "" if pd.isna(lo) else f"[{lo:+.3f}, {hi:+.3f}]"
+                for lo, hi in zip(t[f"{metric}_ci_low"], t[f"{metric}_ci_high"], strict=True)
+            ],
+            "p (Holm)": t[f"{metric}_p_holm"].round(4),
+            f"overlap@{k}": t["overlap_median"].round(2),
+            "collapse": [
+                ("collapsed " if c else "") + (f"merged:{m}" if isinstance(m, str) and m else "")
+                for c, m in zip(t["collapsed"], t["merged_with"], strict=True)
+            ],
+        }
+    )
+
+
+def domain_table_text(result: Comparison) -> str:
+    """The per-domain table for a terminal."""
+    return summary_frame(result).to_string(index=False, na_rep="–")
+
+
+def per_query_csv(result: Comparison) -> str:
+    """The per-query changes as CSV (one row per query: metrics base/tuned/Δ, overlap, consistency)."""
+    table = result.per_query.copy()
+    queries = result.tables.get("queries")
+    if queries is not None and len(queries):
+        table.insert(2, "text", table["query_id"].map(dict(zip(queries["id"], queries["text"], strict=True))))
+    return str(table.to_csv(index=False))
+
+
+def write_csv(result: Comparison, path: Path) -> None:
+    _atomic_write(path, per_query_csv(result))
+
+
+def write_json(result: Comparison, path: Path) -> None:
+    _atomic_write(path, result.to_json() + "\n")
+
+
+def html_report(result: Comparison) -> str:
+    """A self-contained HTML report: verdict, reasons, tables and charts; readable offline."""
+    e = html.escape
+    figures = [plots.delta_ci_figure(result.domains, metric=m) for m in METRICS[:1]]
+    if "per_doc" in result.tables:
+        figures.append(plots.overlap_figure(result.tables["per_doc"], k=result.k))
+    if "flow_base" in result.tables:
+        figures.append(plots.flow_figure(result.tables["flow_base"], result.tables["flow_tuned"]))
+    figures.append(plots.collapse_figure(result.domains))
+    if "centroids_base" in result.tables:
+        figures.append(plots.centroid_figure(result.tables["centroids_base"], result.tables["centroids_tuned"]))
+    charts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, fig in enumerate(figures)]
+    table = summary_frame(result).to_html(index=False, na_rep="–", escape=True, border=0, classes="t")
+    worst = result.per_query.dropna(subset=["ndcg@10_delta"]).nsmallest(20, "ndcg@10_delta")
+    queries = result.tables.get("queries")
+    texts = dict(zip(queries["id"], queries["text"], strict=True)) if queries is not None else {}
+    rows = []
+    for r in worst.to_dict(orient="records"):
+        qid = str(r["query_id"])
+        rows.append(
+            f"<tr><td>{e(qid)}</td><td>{e(str(r['domain']))}</td><td>{e(str(texts.get(qid, '')))}</td>"
+            f"<td>{r['ndcg@10_base']:.3f}</td><td>{r['ndcg@10_tuned']:.3f}</td><td>{r['ndcg@10_delta']:+.3f}</td></tr>"
+        )
+    worst_rows = "".join(rows)
+    m = result.manifest
+    models = m.get("models", {})
+    color = plots.VERDICT_COLORS.get(result.verdict, "#555")
+    reasons = "".join(f"<li>{e(r)}</li>" for r in result.reasons)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>embdiff report {e(result.run_id)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}}
+.v{{display:inline-block;padding:.3em .8em;border-radius:4px;color:#fff;background:{color};font-weight:bold}}
+table.t,table.w{{border-collapse:collapse;font-size:13px}} .t td,.t th,.w td,.w th{{border-bottom:1px solid #ddd;
+padding:4px 8px;text-align:left}} .note{{color:#555;font-size:13px}}</style></head><body>
+<h1>embdiff report</h1>
+<p>Run <code>{e(result.run_id)}</code> · {e(str(m.get("created_at", "")))}</p>
+<p>Base: <code>{e(str(models.get("base", "")))}</code> · Tuned: <code>{e(str(models.get("tuned", "")))}</code>
+· Dataset: <code>{e(str(m.get("dataset", {}).get("source", "")))}</code></p>
+<h2>Verdict <span class="v">{e(result.verdict)}</span></h2><ul>{reasons}</ul>
+<p class="note">Only judged retrieval can FAIL a domain. Neighbourhood overlap, displacement and collapse measure
+how much the space moved, not whether retrieval got worse: they show where to look.</p>
+<h2>Per domain</h2>{table}
+{"".join(charts)}
+<h2>Most regressed queries (nDCG@10)</h2>
+<table class="w"><tr><th>query</th><th>domain</th><th>text</th><th>base</th><th>tuned</th><th>Δ</th></tr>
+{worst_rows}</table>
+</body></html>
+"""
+
+
+def write_html(result: Comparison, path: Path) -> None:
+    _atomic_write(path, html_report(result))

@@ -1,0 +1,180 @@
+"""The result of a comparison: a frozen object that saves to, and reopens from, the run store.
+
+Tables (pandas, one schema everywhere):
+
+* ``domains`` — one row per domain and a last row ``overall``: ``domain``, ``n_docs``, ``n_queries``
+  (judged), ``n_probes``, ``verdict``, ``reasons`` (newline-joined), for each metric ``m`` in
+  :data:`METRICS` the columns ``m_base``, ``m_tuned``, ``m_delta``, ``m_ci_low``, ``m_ci_high``,
+  ``m_p_value``, ``m_p_holm``; ``overlap_median``, ``overlap_mean``, ``overlap_ci_low``,
+  ``overlap_ci_high``, ``overlap_n``; ``query_jaccard_median``, ``rbo_median``,
+  ``domain_consistency_base``, ``domain_consistency_tuned``; collapse figures (``*_base``,
+  ``*_tuned``) and the flags ``collapsed``, ``merged_with``, ``collapse_reason``.
+* ``per_query`` — one row per probe (query, or document when there are no queries): ``query_id``,
+  ``domain``, ``judged``, metric columns ``m_base``/``m_tuned``/``m_delta`` (NaN when not judged),
+  ``jaccard``, ``rbo``, ``consistency_base``, ``consistency_tuned``.
+* ``per_doc`` — ``doc_id``, ``domain``, ``overlap`` (NaN when the document was not in the overlap
+  sample), ``n_gained``, ``n_lost``.
+* ``flow_base`` / ``flow_tuned`` / ``centroids_base`` / ``centroids_tuned`` — domain × domain.
+* ``projection`` — optional: ``id``, ``kind``, ``domain``, ``x_base``, ``y_base``, ``x_tuned``,
+  ``y_tuned``, ``displacement``.
+* ``docs`` / ``queries`` / ``qrels`` — the dataset itself, so a run reopens without its files.
+
+Arrays (memory-mapped on reopen): ``rank_base`` / ``rank_tuned`` (probes × top-k doc rows, int32),
+``score_base`` / ``score_tuned`` (float32), ``nn_base`` / ``nn_tuned`` (overlap rows × k doc rows)
+and ``nn_rows`` (which document rows those are).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from diagnostics.runs import RunStore, SavedRun
+
+__all__ = ["Comparison", "METRICS", "save_comparison", "load_comparison", "TABLES", "ARRAYS"]
+
+METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
+STAT_FIELDS = ("base", "tuned", "delta", "ci_low", "ci_high", "p_value", "p_holm")
+COLLAPSE_FIGURES = ("intra_cosine", "uniformity", "effective_rank", "silhouette")
+TABLES = (
+    "domains", "per_query", "per_doc", "flow_base", "flow_tuned", "centroids_base", "centroids_tuned",
+    "docs", "queries", "qrels",
+)
+ARRAYS = ("rank_base", "rank_tuned", "score_base", "score_tuned", "nn_base", "nn_tuned", "nn_rows")
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe scalars: NaN and inf become None, numpy types become Python types."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """A finished comparison of a base and a tuned model on one dataset.
+
+    Make one with :func:`diagnostics.compare`; reopen a saved one with :func:`load_comparison`.
+    """
+
+    run_id: str
+    manifest: dict[str, Any]
+    tables: dict[str, pd.DataFrame]
+    arrays: dict[str, NDArray[Any]] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        return str(self.manifest["verdict"])
+
+    @property
+    def reasons(self) -> list[str]:
+        return list(self.manifest.get("reasons", []))
+
+    @property
+    def k(self) -> int:
+        return int(self.manifest["params"]["k"])
+
+    @property
+    def domains(self) -> pd.DataFrame:
+        return self.tables["domains"]
+
+    @property
+    def per_query(self) -> pd.DataFrame:
+        return self.tables["per_query"]
+
+    @property
+    def projection(self) -> pd.DataFrame | None:
+        return self.tables.get("projection")
+
+    def table(self, name: str) -> pd.DataFrame:
+        return self.tables[name]
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """The per-domain table (with the ``overall`` row last)."""
+        return self.tables["domains"].copy()
+
+    def _row_dict(self, row: pd.Series) -> dict[str, Any]:
+        k = self.k
+        out: dict[str, Any] = {
+            "n_queries": int(row["n_queries"]),
+            "n_docs": int(row["n_docs"]),
+            "verdict": str(row["verdict"]),
+            "reasons": [r for r in str(row["reasons"]).split("\n") if r],
+        }
+        for m in METRICS:
+            out[m] = {f: _clean(row.get(f"{m}_{f}", np.nan)) for f in STAT_FIELDS}
+        out[f"overlap@{k}_median"] = _clean(row.get("overlap_median", np.nan))
+        out[f"overlap@{k}_ci"] = [_clean(row.get(f"overlap_ci_{s}", np.nan)) for s in ("low", "high")]
+        out[f"domain_consistency@{k}"] = {
+            "base": _clean(row.get("domain_consistency_base", np.nan)),
+            "tuned": _clean(row.get("domain_consistency_tuned", np.nan)),
+        }
+        out[f"query_jaccard@{k}_median"] = _clean(row.get("query_jaccard_median", np.nan))
+        out["rbo_median"] = _clean(row.get("rbo_median", np.nan))
+        collapse = {
+            f"{f}_{s}": _clean(row.get(f"{f}_{s}", np.nan)) for f in COLLAPSE_FIGURES for s in ("base", "tuned")
+        }
+        collapse["cka"] = _clean(row.get("cka", np.nan))
+        collapse["collapsed"] = bool(row.get("collapsed", False))
+        merged = row.get("merged_with", "")
+        collapse["merged_with"] = [m for m in str(merged or "").split(",") if m]
+        collapse["reason"] = str(row.get("collapse_reason", "") or "")
+        out["collapse"] = collapse
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented JSON form (see README, "JSON output").
+
+        Top level: ``run_id``, ``verdict``, ``reasons``, ``domains`` (domain → figures), ``overall``
+        (the same keys), ``global`` (anisotropy, CKA), ``dataset``, ``models``, ``params``,
+        ``versions``, ``created_at``.
+        """
+        table = self.tables["domains"]
+        domains = {str(r["domain"]): self._row_dict(r) for _, r in table.iterrows() if r["domain"] != "overall"}
+        overall_rows = table[table["domain"] == "overall"]
+        overall = self._row_dict(overall_rows.iloc[0]) if len(overall_rows) else {}
+        m = self.manifest
+        return {
+            "run_id": self.run_id,
+            "verdict": self.verdict,
+            "reasons": self.reasons,
+            "domains": domains,
+            "overall": overall,
+            "global": m.get("global", {}),
+            "dataset": m.get("dataset", {}),
+            "models": m.get("models", {}),
+            "params": m.get("params", {}),
+            "versions": m.get("versions", {}),
+            "created_at": m.get("created_at"),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=_clean, allow_nan=False)
+
+
+def save_comparison(result: Comparison, store: RunStore | None = None) -> Comparison:
+    """Write a comparison to the run store (atomically; a no-op when the run already exists)."""
+    store = store or RunStore()
+    tables = dict(result.tables)
+    saved = store.write(result.run_id, result.manifest, arrays=result.arrays, tables=tables)
+    return _from_saved(saved)
+
+
+def _from_saved(saved: SavedRun) -> Comparison:
+    tables = {name: saved.table(name) for name in TABLES if saved.has_table(name)}
+    if saved.has_table("projection"):
+        tables["projection"] = saved.table("projection")
+    arrays = {name: saved.array(name) for name in ARRAYS if saved.has_array(name)}
+    return Comparison(run_id=saved.run_id, manifest=saved.manifest, tables=tables, arrays=arrays)
+
+
+def load_comparison(run_id: str, *, store: RunStore | None = None) -> Comparison:
+    """Reopen a saved run by id (validated); arrays are memory-mapped."""
+    return _from_saved((store or RunStore()).open(run_id))
