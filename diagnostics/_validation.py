@@ -7,16 +7,36 @@ found, and how to fix it. ``assert`` is never used for input checks (``python -O
 
 from __future__ import annotations
 
+import codecs
+import io
+import json
 import math
+import os
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 __all__ = [
     "InputError",
     "check_run_id",
     "check_k",
     "describe_ids",
+    "display_path",
+    "check_file",
+    "read_utf8",
+    "read_json_lines",
+    "read_table",
+    "table_format",
+    "check_record_id",
+    "short_error",
+    "RawTable",
 ]
 
 RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
@@ -30,15 +50,16 @@ class InputError(ValueError):
     """
 
 
-def describe_ids(ids: Iterable[str], *, limit: int = 3) -> str:
-    """Return ``"12 ids (first: 'a', 'b', 'c')"`` for an error message."""
+def describe_ids(ids: Iterable[str], *, limit: int = 3, noun: str = "id", plural: str | None = None) -> str:
+    """Return ``"12 ids (first: 'a', 'b', 'c')"`` for an error message (``noun``/``plural`` name them)."""
     seen = list(ids)
     head = ", ".join(repr(str(i)) for i in seen[:limit])
-    noun = "id" if len(seen) == 1 else "ids"
-    return f"{len(seen)} {noun} (first: {head})" if seen else "0 ids"
+    many = plural or f"{noun}s"
+    word = noun if len(seen) == 1 else many
+    return f"{len(seen)} {word} (first: {head})" if seen else f"0 {many}"
 
 
-def display_path(path: str | Path) -> str:
+def display_path(path: str | os.PathLike[str]) -> str:
     """A path as shown in a message: the file name and its parent, never more of the tree."""
     p = Path(path)
     return str(Path(p.parent.name) / p.name) if p.parent.name else p.name
@@ -76,3 +97,238 @@ def check_same_length(name_a: str, a: Sequence[object], name_b: str, b: Sequence
     """Raise when two parallel sequences differ in length."""
     if len(a) != len(b):
         raise InputError(f"{name_a} has {len(a)} entries but {name_b} has {len(b)}; they must match one to one")
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading user files: every failure becomes an InputError that names the file (never its full path),
+# the line or row, and the fix.
+# --------------------------------------------------------------------------------------------------
+
+TABLE_SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+
+_PARQUET_ERRORS = (pa.ArrowException, OSError, ValueError)
+
+
+def short_error(exc: BaseException, *, limit: int = 160) -> str:
+    """The first line of a library exception's message, without any file-system path in it."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = re.sub(r"(?:[A-Za-z]:)?(?:/[^\s/:'\"]+){2,}/?", "<path>", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def check_file(path: str | os.PathLike[str], *, label: str | None = None) -> Path:
+    """Return ``path`` as a :class:`~pathlib.Path` after checking that it is an existing, non-empty file."""
+    p = Path(path)
+    shown = label or display_path(p)
+    if not p.exists():
+        raise InputError(f"{shown} does not exist: expected a file there; check the path and the file name")
+    if not p.is_file():
+        raise InputError(f"{shown} is not a file (a directory?): pass the path of the file itself")
+    if p.stat().st_size == 0:
+        raise InputError(f"{shown} is empty (0 bytes): it holds no records; write the file again")
+    return p
+
+
+def read_utf8(path: str | os.PathLike[str], *, label: str | None = None) -> str:
+    """Read a whole text file as UTF-8 (a leading byte-order mark is dropped).
+
+    Raises
+    ------
+    InputError
+        The file is missing, empty (or only white space), not UTF-8 (the message gives the line),
+        or binary (it holds NUL characters).
+    """
+    p = check_file(path, label=label)
+    shown = label or display_path(p)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{shown} cannot be read ({exc.strerror}); check its permissions") from None
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(
+            f"{shown}, line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save the file with UTF-8 encoding (e.g. `iconv -f latin1 -t utf-8`)"
+        ) from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise InputError(
+            f"{shown}, line {line}: holds a NUL character, so it looks like a binary file, not text; "
+            "pass the text file itself"
+        )
+    if not text.strip():
+        raise InputError(f"{shown} is empty (only white space): it holds no records; write the file again")
+    return text
+
+
+def read_json_lines(text: str, *, label: str) -> list[tuple[int, dict[str, Any]]]:
+    """Parse JSON Lines: one JSON object per line, blank lines skipped.
+
+    Returns ``(line_number, record)`` pairs, line numbers counted from 1.
+    """
+    records: list[tuple[int, dict[str, Any]]] = []
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"{label}, line {number}: not valid JSON ({exc.msg} at column {exc.colno}); "
+                "JSON Lines needs one complete JSON object per line"
+            ) from None
+        except RecursionError:
+            raise InputError(f"{label}, line {number}: JSON nested too deeply; write one flat object") from None
+        if not isinstance(record, dict):
+            raise InputError(
+                f"{label}, line {number}: expected a JSON object ({{...}}), found {_json_kind(record)}; "
+                "write one object per line"
+            )
+        records.append((number, record))
+    if not records:
+        raise InputError(f"{label} holds no JSON records; write one JSON object per line")
+    return records
+
+
+def _json_kind(value: object) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class RawTable:
+    """Columns of a user table as read, before validation (values are Python objects).
+
+    ``lines`` holds the line number of each row in the file (JSON Lines, tab-separated qrels);
+    without it rows are numbered from 1 (CSV data rows after the header, Parquet rows).
+    """
+
+    label: str
+    columns: dict[str, list[Any]]
+    n_rows: int
+    lines: list[int] | None = None
+    unit: str = "row"
+
+    def where(self, row: int) -> str:
+        """``"docs.csv, data row 3"`` / ``"corpus.jsonl, line 12"`` for record ``row`` (0-based)."""
+        if self.lines is not None:
+            return f"{self.label}, line {self.lines[row]}"
+        return f"{self.label}, {self.unit} {row + 1}"
+
+    def optional(self, names: Sequence[str]) -> list[Any] | None:
+        """The first column among ``names`` (aliases), ``None`` when there is none."""
+        for name in names:
+            if name in self.columns:
+                return self.columns[name]
+        return None
+
+    def column(self, names: Sequence[str], *, what: str) -> list[Any]:
+        """The first column among ``names`` (aliases); an InputError that names the fix when absent."""
+        found_column = self.optional(names)
+        if found_column is not None:
+            return found_column
+        found = ", ".join(repr(c) for c in list(self.columns)[:12]) or "none"
+        also = f" (or {', '.join(repr(n) for n in names[1:])})" if len(names) > 1 else ""
+        raise InputError(
+            f"{self.label} has no {names[0]!r} column{also}; found columns: {found}; "
+            f"add the column {names[0]!r} with the {what}"
+        )
+
+
+def table_format(path: str | os.PathLike[str], *, label: str | None = None, allowed: Iterable[str] = ()) -> str:
+    """The table format of ``path`` from its extension: ``csv``, ``tsv``, ``parquet`` or ``jsonl``."""
+    p = Path(path)
+    fmt = TABLE_SUFFIXES.get(p.suffix.lower())
+    allowed = tuple(allowed) or ("csv", "tsv", "parquet", "jsonl")
+    if fmt is None or fmt not in allowed:
+        shown = label or display_path(p)
+        exts = ", ".join(s for s, f in TABLE_SUFFIXES.items() if f in allowed)
+        raise InputError(
+            f"{shown}: unsupported file type {p.suffix or '(no extension)'!r}; expected one of {exts}; "
+            "convert the table or rename it with the right extension"
+        )
+    return fmt
+
+
+def read_table(path: str | os.PathLike[str], *, label: str | None = None, allowed: Iterable[str] = ()) -> RawTable:
+    """Read a CSV, TSV, Parquet or JSON Lines table by its extension; column names are lower-cased.
+
+    Every value is returned as read (CSV: ``str``; JSON Lines and Parquet: Python objects, ``None``
+    for a missing field). An empty table (no rows) is an InputError.
+    """
+    p = Path(path)
+    shown = label or display_path(p)
+    fmt = table_format(p, label=shown, allowed=allowed)
+    if fmt == "parquet":
+        table = _read_parquet_columns(p, label=shown)
+    elif fmt == "jsonl":
+        records = read_json_lines(read_utf8(p, label=shown), label=shown)
+        names: dict[str, None] = {}
+        for _, record in records:
+            names.update(dict.fromkeys(record))
+        columns = {str(k).strip().lower(): [r.get(k) for _, r in records] for k in names}
+        table = RawTable(shown, columns, len(records), [n for n, _ in records])
+    else:
+        table = _read_delimited(read_utf8(p, label=shown), sep="," if fmt == "csv" else "\t", label=shown)
+    if table.n_rows == 0:
+        raise InputError(f"{shown} holds no records (0 rows); add records or leave the file out")
+    return table
+
+
+def _read_delimited(text: str, *, sep: str, label: str) -> RawTable:
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{label} is empty: it holds no header and no records; write the file again") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise InputError(
+            f"{label}: not a valid {'CSV' if sep == ',' else 'tab-separated'} table ({short_error(exc)}); "
+            "every row needs as many fields as the header; quote fields that hold the separator"
+        ) from None
+    columns = {str(c).strip().lower(): frame[c].tolist() for c in frame.columns}
+    return RawTable(label, columns, len(frame), unit="data row")
+
+
+def _read_parquet_columns(path: Path, *, label: str) -> RawTable:
+    check_file(path, label=label)
+    try:
+        table = pq.read_table(path)
+    except _PARQUET_ERRORS as exc:
+        raise InputError(
+            f"{label} is not a readable Parquet file ({short_error(exc)}): it may be truncated or corrupt; "
+            "write it again"
+        ) from None
+    columns = {str(name).strip().lower(): table.column(name).to_pylist() for name in table.column_names}
+    return RawTable(label, columns, table.num_rows)
+
+
+def check_record_id(value: object, *, where: str, what: str = "id") -> str:
+    """A record id as ``str``, surrounding white space removed.
+
+    Strings and integers (``7`` becomes ``"7"``) pass; empty, missing and other values raise.
+    """
+    if isinstance(value, str):
+        if value.strip():
+            return value.strip()
+        raise InputError(f"{where}: the {what} is empty; give every record a unique, non-empty {what}")
+    if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+        return str(value)
+    if value is None:
+        raise InputError(f"{where}: the record has no {what}; give every record a unique, non-empty {what}")
+    raise InputError(
+        f"{where}: the {what} must be a string or a whole number, found {type(value).__name__} "
+        f"{str(value)[:30]!r}; write the {what} as text"
+    )
