@@ -1,0 +1,247 @@
+"""Exact cosine kNN: brute-force equality (ties included), self exclusion, memory, input errors."""
+
+from __future__ import annotations
+
+import doctest
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import diagnostics.knn
+from diagnostics._validation import InputError
+from diagnostics.knn import exact_top_k, knn_rows
+
+
+def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    x = rng.standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _tied(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Unit vectors with entries +-1/4 in 16 dims: every dot product is an exact multiple of 1/16,
+    so there are many exact ties and no rounding can reorder them."""
+    return (rng.choice([-0.25, 0.25], size=(n, 16))).astype(np.float32)
+
+
+def _brute_force(queries: np.ndarray, docs: np.ndarray, k: int, exclude_self: bool = False):
+    sims = queries.astype(np.float64) @ docs.astype(np.float64).T
+    if exclude_self:
+        np.fill_diagonal(sims, -np.inf)
+    cols = np.arange(docs.shape[0])
+    idx = np.array([np.lexsort((cols, -row))[:k] for row in sims], dtype=np.int64).reshape(len(sims), k)
+    return idx, np.take_along_axis(sims, idx, axis=1)
+
+
+def test_docstring_examples_run() -> None:
+    result = doctest.testmod(diagnostics.knn)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_hand_computed_toy_case() -> None:
+    docs = np.array([[1, 0], [0, 1], [0.6, 0.8], [-1, 0]], dtype=np.float32)
+    query = np.array([[0.8, 0.6]], dtype=np.float32)
+    # cosines: 0.8, 0.6, 0.96, -0.8
+    idx, sim = exact_top_k(query, docs, k=3)
+    assert idx.tolist() == [[2, 0, 1]]
+    np.testing.assert_allclose(sim, [[0.96, 0.8, 0.6]], rtol=1e-6)
+    assert idx.dtype == np.int64 and sim.dtype == np.float32
+
+
+@pytest.mark.parametrize("block_size", [1, 7, 256])
+def test_equals_brute_force_with_exact_ties(block_size: int) -> None:
+    rng = np.random.default_rng(0)
+    docs = _tied(rng, 300)
+    queries = _tied(rng, 40)
+    idx, sim = exact_top_k(queries, docs, k=50, block_size=block_size)
+    ref_idx, ref_sim = _brute_force(queries, docs, 50)
+    assert (ref_sim[:, :-1] == ref_sim[:, 1:]).any(), "the data must contain ties to test tie-breaking"
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(sim, ref_sim.astype(np.float32))
+
+
+def test_ties_prefer_the_lower_document_index() -> None:
+    docs = np.array([[0, 1], [1, 0], [1, 0], [0, 1], [1, 0]], dtype=np.float32)
+    idx, sim = exact_top_k(np.array([[1, 0]], dtype=np.float32), docs, k=2)
+    assert idx.tolist() == [[1, 2]]
+    assert sim.tolist() == [[1.0, 1.0]]
+
+
+def test_equals_brute_force_on_random_vectors() -> None:
+    rng = np.random.default_rng(1)
+    docs, queries = _unit(rng, 1000, 32), _unit(rng, 70, 32)
+    idx, sim = exact_top_k(queries, docs, k=100, block_size=32)
+    ref_idx, ref_sim = _brute_force(queries, docs, 100)
+    np.testing.assert_allclose(sim, ref_sim, atol=1e-6)
+    # float32 products may swap two documents whose exact cosines differ by less than float32 precision
+    exact = queries.astype(np.float64) @ docs.astype(np.float64).T
+    differ = idx != ref_idx
+    assert differ.mean() < 0.01
+    rows = np.nonzero(differ)[0]
+    np.testing.assert_allclose(exact[rows, idx[differ]], exact[rows, ref_idx[differ]], atol=1e-6)
+    assert (np.diff(sim, axis=1) <= 0).all()
+
+
+def test_k_equal_to_the_corpus_returns_every_document() -> None:
+    rng = np.random.default_rng(2)
+    docs, queries = _unit(rng, 20, 8), _unit(rng, 3, 8)
+    idx, _ = exact_top_k(queries, docs, k=20)
+    np.testing.assert_array_equal(np.sort(idx, axis=1), np.tile(np.arange(20), (3, 1)))
+
+
+def test_exclude_self_equals_brute_force_and_never_returns_self() -> None:
+    rng = np.random.default_rng(3)
+    docs = _tied(rng, 200)
+    idx, sim = exact_top_k(docs, docs, k=30, block_size=64, exclude_self=True)
+    ref_idx, ref_sim = _brute_force(docs, docs, 30, exclude_self=True)
+    np.testing.assert_array_equal(idx, ref_idx)
+    assert not (idx == np.arange(200)[:, None]).any()
+    # the self-match (cosine 1) would otherwise be first in every row
+    plain, _ = exact_top_k(docs, docs, k=1)
+    assert (plain[:, 0] == np.arange(200)).mean() > 0.5
+
+
+def test_exclude_self_allows_k_up_to_n_minus_one() -> None:
+    rng = np.random.default_rng(4)
+    docs = _unit(rng, 6, 4)
+    idx, _ = exact_top_k(docs, docs, k=5, exclude_self=True)
+    for i, row in enumerate(idx):
+        assert sorted(row.tolist()) == [j for j in range(6) if j != i]
+
+
+def test_knn_rows_equals_the_matching_rows_of_the_full_document_knn() -> None:
+    rng = np.random.default_rng(5)
+    vectors = _tied(rng, 150)
+    full_idx, full_sim = exact_top_k(vectors, vectors, k=10, exclude_self=True)
+    rows = np.array([149, 0, 17, 17, 88])
+    idx, sim = knn_rows(vectors, rows, k=10, block_size=2)
+    np.testing.assert_array_equal(idx, full_idx[rows])
+    np.testing.assert_array_equal(sim, full_sim[rows])
+    assert not (idx == rows[:, None]).any()
+
+
+def test_knn_rows_with_no_rows() -> None:
+    rng = np.random.default_rng(6)
+    idx, sim = knn_rows(_unit(rng, 5, 3), [], k=2)
+    assert idx.shape == (0, 2) and sim.shape == (0, 2)
+
+
+def test_no_queries_gives_empty_results() -> None:
+    rng = np.random.default_rng(7)
+    idx, sim = exact_top_k(np.zeros((0, 3), np.float32), _unit(rng, 4, 3), k=2)
+    assert idx.shape == (0, 2) and sim.shape == (0, 2)
+
+
+def test_float64_input_gives_the_float32_result() -> None:
+    rng = np.random.default_rng(8)
+    docs, queries = _tied(rng, 50), _tied(rng, 5)
+    a = exact_top_k(queries, docs, k=5)
+    b = exact_top_k(queries.astype(np.float64), docs.astype(np.float64), k=5)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert b[1].dtype == np.float32
+
+
+@pytest.mark.parametrize("mode", ["queries", "exclude_self", "knn_rows"])
+def test_memory_stays_within_one_block(mode: str) -> None:
+    rng = np.random.default_rng(9)
+    docs, queries = _unit(rng, 4000, 16), _unit(rng, 2000, 16)
+    one_block = 128 * 4000 * 4  # 2 MB of float32; the full matrix would be 16x (queries) or 31x that
+    tracemalloc.start()
+    try:
+        if mode == "queries":
+            exact_top_k(queries, docs, k=10, block_size=128)
+        elif mode == "exclude_self":
+            exact_top_k(docs, docs, k=10, block_size=128, exclude_self=True)
+        else:
+            knn_rows(docs, np.arange(0, 4000, 2), k=10, block_size=128)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # one block of similarities at a time (not two), plus the outputs and per-row temporaries
+    assert peak < 1.5 * one_block, f"peak {peak / 1e6:.2f} MB"
+
+
+# --- input errors ------------------------------------------------------------------------------------
+
+
+def test_k_larger_than_the_corpus() -> None:
+    rng = np.random.default_rng(10)
+    docs = _unit(rng, 5, 3)
+    with pytest.raises(InputError, match=r"k=6 is larger than the corpus: only 5 neighbours exist.*pass k <= 5"):
+        exact_top_k(docs[:1], docs, k=6)
+    with pytest.raises(InputError, match=r"k=5 is larger than the corpus: only 4 .*minus the item itself"):
+        exact_top_k(docs, docs, k=5, exclude_self=True)
+    with pytest.raises(InputError, match=r"k=5 is larger than the corpus"):
+        knn_rows(docs, [0], k=5)
+
+
+@pytest.mark.parametrize("k", [0, -3, 2.0, True, "3", None])
+def test_k_must_be_a_positive_whole_number(k: object) -> None:
+    docs = np.eye(4, dtype=np.float32)
+    with pytest.raises(InputError, match=r"k must be (at least 1|a whole number of neighbours)"):
+        exact_top_k(docs, docs, k=k)  # type: ignore[arg-type]
+
+
+def test_numpy_integer_k_is_accepted() -> None:
+    docs = np.eye(4, dtype=np.float32)
+    idx, _ = exact_top_k(docs, docs, k=np.int64(2))  # type: ignore[arg-type]
+    assert idx.shape == (4, 2)
+
+
+def test_dimension_mismatch() -> None:
+    with pytest.raises(InputError, match=r"queries have 3 dimensions but docs have 4.*same model"):
+        exact_top_k(np.eye(3, dtype=np.float32), np.eye(4, dtype=np.float32), k=1)
+
+
+def test_vectors_must_be_normalised() -> None:
+    docs = np.eye(3, dtype=np.float32)
+    docs[1] *= 2
+    with pytest.raises(InputError, match=r"docs must be L2-normalised.*row 1 has norm 2.*normalize_embeddings=True"):
+        exact_top_k(np.eye(3, dtype=np.float32), docs, k=1)
+    zero = np.zeros((2, 3), dtype=np.float32)
+    with pytest.raises(InputError, match=r"queries must be L2-normalised.*row 0 has norm 0.*all-zero"):
+        exact_top_k(zero, np.eye(3, dtype=np.float32), k=1)
+
+
+def test_non_finite_vectors() -> None:
+    docs = np.eye(3, dtype=np.float32)
+    docs[2, 0] = np.nan
+    with pytest.raises(InputError, match=r"docs row 2 contains NaN or infinity"):
+        exact_top_k(np.eye(3, dtype=np.float32), docs, k=1)
+
+
+def test_wrong_kind_of_matrix() -> None:
+    eye = np.eye(3, dtype=np.float32)
+    with pytest.raises(InputError, match=r"queries must be a numpy array.*got list"):
+        exact_top_k([[1.0, 0.0, 0.0]], eye, k=1)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"docs must be 2-D, shape \(n, dim\); got shape \(3,\)"):
+        exact_top_k(eye, eye[0], k=1)
+    with pytest.raises(InputError, match=r"docs must hold floating-point vectors; got dtype int64"):
+        exact_top_k(eye, np.eye(3, dtype=np.int64), k=1)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"docs has 0 dimensions"):
+        exact_top_k(np.zeros((1, 3), np.float32) + eye[0], np.zeros((3, 0), np.float32), k=1)
+
+
+def test_exclude_self_needs_the_same_matrix_shape() -> None:
+    eye = np.eye(4, dtype=np.float32)
+    with pytest.raises(InputError, match=r"exclude_self=True needs the queries to be the documents"):
+        exact_top_k(eye[:2], eye, k=1, exclude_self=True)
+
+
+@pytest.mark.parametrize("block_size", [0, -1, 2.5, True])
+def test_bad_block_size(block_size: object) -> None:
+    eye = np.eye(3, dtype=np.float32)
+    with pytest.raises(InputError, match=r"block_size must be a positive whole number"):
+        exact_top_k(eye, eye, k=1, block_size=block_size)  # type: ignore[arg-type]
+
+
+def test_bad_rows() -> None:
+    eye = np.eye(4, dtype=np.float32)
+    with pytest.raises(InputError, match=r"rows must be indices in \[0, 4\).*found 4"):
+        knn_rows(eye, [1, 4], k=1)
+    with pytest.raises(InputError, match=r"rows must be indices in \[0, 4\).*found -1"):
+        knn_rows(eye, [-1], k=1)
+    with pytest.raises(InputError, match=r"rows must hold integer row indices.*np.flatnonzero\(mask\)"):
+        knn_rows(eye, np.array([True, False, True, False]), k=1)
+    with pytest.raises(InputError, match=r"rows must be a 1-D array"):
+        knn_rows(eye, [[0, 1]], k=1)
