@@ -1,0 +1,846 @@
+"""Cluster collapse: did fine-tuning squeeze a domain together, or draw two domains into one?
+
+Per domain, base vs tuned: the spread (mean intra-domain cosine, and uniformity after Wang &
+Isola 2020), the effective rank of its vectors (Roy & Vetterli 2007), its silhouette by domain
+label, and the cosine between domain centroids; globally, anisotropy (mean pairwise cosine) and
+linear CKA between base and tuned (Kornblith et al. 2019), overall and per domain.
+:func:`collapse_flags` turns them into explicit, documented flags: a domain *collapsed*, two
+domains *merged*.
+
+**Change is not damage.** These figures measure how much the space *moved*, not whether retrieval
+got worse: fine-tuning that helps every domain also reshapes clusters, and a domain can lose
+retrieval quality while its cluster looks unchanged. A collapse or merge flag points to where to
+look; only judged retrieval (qrels) can fail a domain.
+
+All geometry is cosine on L2-normalised rows: inputs are normalised on the fly (block by block),
+so unit-norm ``float32`` matrices of 100k rows are never copied whole, and never to ``float64``;
+``float64`` is used only for ``dim x dim`` reductions and one block of rows at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy.linalg.blas import dsyrk
+from sklearn.metrics import silhouette_samples
+from threadpoolctl import threadpool_limits
+
+from diagnostics._validation import InputError
+from diagnostics.neighbors import (
+    OVERALL,
+    _check_domains,
+    _check_not_overall,
+    _check_positive_int,
+    _check_random_state,
+    stratified_sample,
+)
+
+__all__ = [
+    "COLLAPSE_COSINE_RISE",
+    "COLLAPSE_RANK_FALL",
+    "MERGE_COSINE_RISE",
+    "MERGE_MIN_COSINE",
+    "FLAG_MIN_DOCS",
+    "mean_intra_cosine",
+    "uniformity",
+    "effective_rank",
+    "silhouette_by_domain",
+    "centroid_cosines",
+    "anisotropy",
+    "linear_cka",
+    "collapse_table",
+    "collapse_flags",
+]
+
+DEFAULT_MAX_ITEMS = 5000
+"""Silhouette sample cap (stratified by domain): silhouette costs O(m^2 dim)."""
+DEFAULT_MAX_PAIRS = 500_000
+"""Uniformity pair cap per domain: all pairs up to it (about 1000 documents), else all pairs of a
+seeded random subset of about 1000 documents."""
+
+COLLAPSE_COSINE_RISE = 0.10
+"""Collapsed needs mean intra-domain cosine to rise by at least this (absolute, tuned - base) ..."""
+COLLAPSE_RANK_FALL = 0.20
+"""... and effective rank to fall by at least this fraction of its base value."""
+MERGE_COSINE_RISE = 0.15
+"""Merged needs the cosine between two domain centroids to rise by at least this ..."""
+MERGE_MIN_COSINE = 0.80
+"""... and to be at least this in the tuned space."""
+FLAG_MIN_DOCS = 10
+"""Domains with fewer documents are never flagged (their figures are too noisy)."""
+
+_BLOCK = 8192  # rows per block in the blocked reductions
+_ZERO_SPREAD = 1e-10  # mean squared distance to the centroid below which a domain has no spread
+
+
+# ----------------------------------------------------------------------------------------------
+# validation and blocked reductions
+# ----------------------------------------------------------------------------------------------
+
+
+def _check_vectors(vectors: object, name: str) -> tuple[NDArray[np.floating], NDArray[np.float32]]:
+    """The matrix (not copied) and the inverse L2 norm of each row."""
+    if not isinstance(vectors, np.ndarray):
+        raise InputError(
+            f"{name} must be a numpy array of shape (n, dim); got {type(vectors).__name__}; "
+            "pass Embeddings.docs or np.asarray(...) of the vectors"
+        )
+    if vectors.ndim != 2 or vectors.shape[0] == 0 or vectors.shape[1] == 0:
+        raise InputError(
+            f"{name} must be a non-empty 2-D array of shape (n, dim); got shape {vectors.shape}; "
+            "pass one vector per row"
+        )
+    if not np.issubdtype(vectors.dtype, np.floating):
+        raise InputError(
+            f"{name} must hold floating-point vectors; got dtype {vectors.dtype}; cast them with .astype(np.float32)"
+        )
+    sq = np.einsum("ij,ij->i", vectors, vectors).astype(np.float64)
+    bad = ~np.isfinite(sq)
+    if bad.any():
+        raise InputError(
+            f"{name} row {int(np.argmax(bad))} holds NaN or infinite values; every vector must be "
+            "finite: re-encode or drop that row"
+        )
+    zero = sq <= 0
+    if zero.any():
+        raise InputError(
+            f"{name} row {int(np.argmax(zero))} is the zero vector, which has no direction (cosine is "
+            "undefined); drop that row or re-encode it"
+        )
+    return vectors, (1.0 / np.sqrt(sq)).astype(np.float32)
+
+
+def _check_pair(
+    base: object, tuned: object, base_name: str = "base_docs", tuned_name: str = "tuned_docs"
+) -> tuple[NDArray[np.floating], NDArray[np.float32], NDArray[np.floating], NDArray[np.float32]]:
+    x, wx = _check_vectors(base, base_name)
+    y, wy = _check_vectors(tuned, tuned_name)
+    if x.shape[0] != y.shape[0]:
+        raise InputError(
+            f"{base_name} has {x.shape[0]} rows but {tuned_name} has {y.shape[0]}; both must hold the "
+            "same documents in the same order"
+        )
+    return x, wx, y, wy
+
+
+def _groups(labels: NDArray[np.object_]) -> tuple[list[str], list[NDArray[np.int64]]]:
+    """Sorted domain names and the (sorted) row indices of each."""
+    order, codes = np.unique(labels.astype(str), return_inverse=True)
+    by_code = np.argsort(codes, kind="stable")
+    bounds = np.cumsum(np.bincount(codes, minlength=len(order)))[:-1]
+    return [str(d) for d in order], [part.astype(np.int64) for part in np.split(by_code, bounds)]
+
+
+def _domains_for(vectors: NDArray[np.floating], domains: object) -> tuple[list[str], list[NDArray[np.int64]]]:
+    labels = _check_domains(domains, "domains", vectors.shape[0])
+    return _groups(labels)
+
+
+def _blocks(idx: NDArray[np.int64]) -> Iterator[NDArray[np.int64]]:
+    for start in range(0, idx.shape[0], _BLOCK):
+        yield idx[start : start + _BLOCK]
+
+
+def _unit(x: NDArray[np.floating], w: NDArray[np.float32], rows: NDArray[np.int64]) -> NDArray[np.floating]:
+    """The normalised rows ``rows`` of ``x`` (a block-sized copy)."""
+    out: NDArray[np.floating] = x[rows] * w[rows, None]
+    return out
+
+
+def _unit_sum(x: NDArray[np.floating], w: NDArray[np.float32], idx: NDArray[np.int64]) -> NDArray[np.float64]:
+    """:math:`\\sum_i x_i / \\lVert x_i \\rVert` over ``idx``, in float64."""
+    total = np.zeros(x.shape[1], dtype=np.float64)
+    for rows in _blocks(idx):
+        total += _unit(x, w, rows).sum(axis=0, dtype=np.float64)
+    return total
+
+
+def _centred_grams(
+    x: NDArray[np.floating],
+    wx: NDArray[np.float32],
+    mx: NDArray[np.float64],
+    idx: NDArray[np.int64],
+    y: NDArray[np.floating] | None = None,
+    wy: NDArray[np.float32] | None = None,
+    my: NDArray[np.float64] | None = None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64] | None, NDArray[np.float64] | None]:
+    """``Xc^T Xc``, ``Yc^T Yc`` and ``Yc^T Xc`` of the rows ``idx``, centred by ``mx`` / ``my``.
+
+    Each block of rows is gathered, scaled by ``w``, cast to float64 and centred before its
+    products are accumulated: centring first avoids the cancellation of ``X^T X - n mu mu^T``.
+    The two symmetric products are float64 (BLAS ``syrk``, half the work of a general product):
+    float32 rounding there would show up in the effective rank, whose singular values are square
+    roots of these eigenvalues (a 1e-7 eigenvalue error becomes a 3e-4 singular value). The cross
+    product only feeds CKA, whose Frobenius norms need no more than float32.
+    """
+    gxx = np.zeros((x.shape[1], x.shape[1]), dtype=np.float64)
+    gyy = gyx = None
+    if y is not None and wy is not None and my is not None:
+        gyy = np.zeros((y.shape[1], y.shape[1]), dtype=np.float64)
+        gyx = np.zeros((y.shape[1], x.shape[1]), dtype=np.float64)
+    for rows in _blocks(idx):
+        bx = _unit(x, wx, rows).astype(np.float64)
+        bx -= mx
+        gxx += dsyrk(1.0, bx.T)  # upper triangle of bx^T bx; bx.T is Fortran-ordered, not copied
+        if gyy is not None and gyx is not None and y is not None and wy is not None and my is not None:
+            by = _unit(y, wy, rows).astype(np.float64)
+            by -= my
+            gyy += dsyrk(1.0, by.T)
+            gyx += by.astype(np.float32).T @ bx.astype(np.float32)
+    return _symmetric(gxx), None if gyy is None else _symmetric(gyy), gyx
+
+
+def _symmetric(upper: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The full symmetric matrix from its upper triangle."""
+    out: NDArray[np.float64] = np.triu(upper) + np.triu(upper, 1).T
+    return out
+
+
+def _intra_from_sum(total: NDArray[np.float64], n: int) -> float:
+    """Mean off-diagonal cosine from the sum of unit vectors: (||s||^2 - n) / (n (n - 1))."""
+    if n < 2:
+        return float("nan")
+    return float((total @ total - n) / (n * (n - 1)))
+
+
+def _erank_from_gram(gram: NDArray[np.float64], n: int) -> float:
+    """exp(entropy of the normalised singular values), from the centred Gram ``Xc^T Xc``."""
+    if n < 2:
+        return float("nan")
+    # One thread: a dim x dim eigenproblem gains nothing from more, and OpenBLAS threads on a
+    # shared, busy machine were measured to turn 10 ms into 3 s here.
+    with threadpool_limits(limits=1, user_api="blas"):
+        lam = np.clip(np.linalg.eigvalsh(gram), 0.0, None)
+    if lam.sum() <= _ZERO_SPREAD * n:
+        return 0.0
+    sigma = np.sqrt(lam)
+    p = sigma / sigma.sum()
+    p = p[p > 0]
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def _cka_from_grams(gxx: NDArray[np.float64], gyy: NDArray[np.float64], gyx: NDArray[np.float64]) -> float:
+    denom = float(np.linalg.norm(gxx) * np.linalg.norm(gyy))
+    if denom <= 0.0:
+        return float("nan")
+    return float(np.sum(gyx * gyx) / denom)
+
+
+def _pair_sample_size(max_pairs: int) -> int:
+    """The largest ``m`` with ``m (m - 1) / 2 <= max_pairs`` (at least 2)."""
+    m = int((1.0 + math.sqrt(1.0 + 8.0 * max_pairs)) / 2.0)
+    while m * (m - 1) // 2 > max_pairs:
+        m -= 1
+    return max(m, 2)
+
+
+def _uniformity_rows(
+    x: NDArray[np.floating],
+    w: NDArray[np.float32],
+    idx: NDArray[np.int64],
+    *,
+    t: float,
+    max_pairs: int,
+    rng: np.random.Generator,
+) -> float:
+    n = idx.shape[0]
+    if n < 2:
+        return float("nan")
+    m = _pair_sample_size(max_pairs)
+    rows = idx if n <= m else np.sort(rng.choice(idx, size=m, replace=False))
+    unit = _unit(x, w, rows)
+    cos = (unit @ unit.T)[np.triu_indices(rows.shape[0], k=1)].astype(np.float64)
+    sq_dist = 2.0 - 2.0 * np.clip(cos, -1.0, 1.0)
+    return float(np.log(np.mean(np.exp(-t * sq_dist))))
+
+
+def _rng_for(random_state: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([random_state, stream]))
+
+
+def _silhouettes(
+    x: NDArray[np.floating], labels: NDArray[np.object_], sample: NDArray[np.int64]
+) -> NDArray[np.float64]:
+    """Silhouette (cosine) of each sampled row by domain label; NaN when undefined."""
+    sub_labels = labels[sample].astype(str)
+    n_labels = len(set(sub_labels))
+    if n_labels < 2 or n_labels > sample.shape[0] - 1:
+        return np.full(sample.shape[0], np.nan)
+    out: NDArray[np.float64] = np.asarray(silhouette_samples(x[sample], sub_labels, metric="cosine"), dtype=np.float64)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# single-model figures
+# ----------------------------------------------------------------------------------------------
+
+
+def mean_intra_cosine(vectors: NDArray[np.floating], domains: object) -> pd.Series:
+    """Mean pairwise cosine within each domain, self pairs excluded.
+
+    Exact and without an ``n x n`` matrix, by the sum-of-unit-vectors identity
+    :math:`\\sum_{i \\ne j} \\cos(x_i, x_j) = \\lVert \\sum_i \\hat x_i \\rVert^2 - n`:
+
+    .. math:: \\bar c_D = \\frac{\\lVert \\sum_{i \\in D} \\hat x_i \\rVert^2 - n_D}{n_D (n_D - 1)}
+
+    A rise from base to tuned means the domain's documents drew together (movement, not damage).
+
+    Parameters
+    ----------
+    vectors : ndarray of shape (n, dim), float
+        One vector per document (normalised on the fly).
+    domains : sequence of str, length n
+        Domain of each row.
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by domain (sorted), name ``intra_cosine``; NaN for a domain with one document.
+    """
+    x, w = _check_vectors(vectors, "vectors")
+    order, groups = _domains_for(x, domains)
+    values = [_intra_from_sum(_unit_sum(x, w, idx), idx.shape[0]) for idx in groups]
+    return pd.Series(values, index=pd.Index(order, name="domain"), name="intra_cosine", dtype=np.float64)
+
+
+def anisotropy(vectors: NDArray[np.floating]) -> float:
+    """Mean cosine between two different vectors of the whole set (self pairs excluded).
+
+    .. math:: a = \\frac{\\lVert \\sum_i \\hat x_i \\rVert^2 - n}{n (n - 1)}
+
+    exact by the sum identity (Ethayarajh, "How Contextual are Contextualized Word
+    Representations?", EMNLP 2019, measures anisotropy as the expected cosine of random pairs).
+    0 for an isotropic space, near 1 when every vector points the same way.
+
+    Parameters
+    ----------
+    vectors : ndarray of shape (n, dim), float, n >= 2
+
+    Returns
+    -------
+    float
+    """
+    x, w = _check_vectors(vectors, "vectors")
+    if x.shape[0] < 2:
+        raise InputError("vectors has 1 row; anisotropy needs at least 2 vectors (it averages over pairs)")
+    return _intra_from_sum(_unit_sum(x, w, np.arange(x.shape[0], dtype=np.int64)), x.shape[0])
+
+
+def uniformity(
+    vectors: NDArray[np.floating],
+    domains: object,
+    *,
+    t: float = 2.0,
+    max_pairs: int = DEFAULT_MAX_PAIRS,
+    random_state: int = 0,
+) -> pd.Series:
+    """Uniformity of each domain's unit vectors (Wang & Isola 2020).
+
+    .. math:: U_D = \\log \\mathbb{E}_{i \\ne j \\in D}\\, e^{-t \\lVert \\hat x_i - \\hat x_j \\rVert^2}
+
+    (Wang & Isola, "Understanding Contrastive Representation Learning through Alignment and
+    Uniformity on the Hypersphere", ICML 2020), over unordered pairs of distinct documents: all of
+    them when there are at most ``max_pairs``; above that, all pairs of a random subset of ``m``
+    documents, ``m`` the largest with ``m (m - 1) / 2 <= max_pairs`` (an unbiased U-statistic
+    estimate that gathers ``m`` rows, not ``2 * max_pairs``). The subset is drawn with a seed that
+    depends only on ``random_state`` and the domain's position, so base and tuned are scored on
+    the same documents. In ``[-2t, 0]`` since :math:`\\lVert \\hat x - \\hat y \\rVert^2 \\in [0, 4]`;
+    lower is more uniform, 0 means every vector is the same. A rise is movement, not damage.
+
+    Parameters
+    ----------
+    vectors : ndarray of shape (n, dim), float
+    domains : sequence of str, length n
+    t : float, default 2.0
+        Temperature (the paper's default).
+    max_pairs : int, default 500000
+        Pair cap per domain (500000 pairs: a subset of 1000 documents).
+    random_state : int, default 0
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by domain (sorted), name ``uniformity``; NaN for a domain with one document.
+    """
+    x, w = _check_vectors(vectors, "vectors")
+    order, groups = _domains_for(x, domains)
+    max_pairs = _check_positive_int(max_pairs, "max_pairs")
+    seed = _check_random_state(random_state)
+    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t <= 0:
+        raise InputError(f"t must be a positive number (the paper uses 2); got {t!r}")
+    values = [
+        _uniformity_rows(x, w, idx, t=float(t), max_pairs=max_pairs, rng=_rng_for(seed, i))
+        for i, idx in enumerate(groups)
+    ]
+    return pd.Series(values, index=pd.Index(order, name="domain"), name="uniformity", dtype=np.float64)
+
+
+def effective_rank(vectors: NDArray[np.floating], domains: object) -> pd.Series:
+    """Effective rank of each domain's unit vectors, centred (Roy & Vetterli 2007).
+
+    With :math:`\\sigma_1 \\ge \\dots \\ge 0` the singular values of the domain's matrix of unit
+    vectors **after subtracting the domain mean**, :math:`p_k = \\sigma_k / \\sum_j \\sigma_j`:
+
+    .. math:: \\mathrm{erank}_D = \\exp\\Big(-\\sum_k p_k \\log p_k\\Big)
+
+    (Roy & Vetterli, "The effective rank: a measure of effective dimensionality", EUSIPCO 2007).
+    Centred so that it measures how many directions the documents spread along around their
+    centroid; the shared mean direction is what mean intra-domain cosine already measures. It lies
+    in ``[1, min(n_D - 1, dim)]``; 0 when every vector is the same (no spread). Computed from the
+    ``dim x dim`` covariance, never an ``n x n`` matrix. A fall is movement, not damage.
+
+    Parameters
+    ----------
+    vectors : ndarray of shape (n, dim), float
+    domains : sequence of str, length n
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by domain (sorted), name ``effective_rank``; NaN for a domain with one document.
+    """
+    x, w = _check_vectors(vectors, "vectors")
+    order, groups = _domains_for(x, domains)
+    values = []
+    for idx in groups:
+        mean = _unit_sum(x, w, idx) / idx.shape[0]
+        gram, _, _ = _centred_grams(x, w, mean, idx)
+        values.append(_erank_from_gram(gram, idx.shape[0]))
+    return pd.Series(values, index=pd.Index(order, name="domain"), name="effective_rank", dtype=np.float64)
+
+
+def silhouette_by_domain(
+    vectors: NDArray[np.floating],
+    domains: object,
+    *,
+    max_items: int = DEFAULT_MAX_ITEMS,
+    random_state: int = 0,
+) -> pd.Series:
+    """Mean silhouette (cosine distance) of each domain's documents, the domain being the label.
+
+    .. math:: s_i = \\frac{b_i - a_i}{\\max(a_i, b_i)}
+
+    with :math:`a_i` the mean cosine distance of document ``i`` to the other documents of its
+    domain and :math:`b_i` the smallest mean distance to another domain (Rousseeuw, J. Comput.
+    Appl. Math. 20, 1987; :func:`sklearn.metrics.silhouette_samples`). Above ``max_items`` rows,
+    on a :func:`~diagnostics.neighbors.stratified_sample` (same ``random_state``, so base and
+    tuned use the same rows). Near 1: the domain is a cluster of its own; near 0 or below: it
+    overlaps others. A fall is movement, not damage.
+
+    Parameters
+    ----------
+    vectors : ndarray of shape (n, dim), float
+    domains : sequence of str, length n
+    max_items : int, default 5000
+        Sample cap (silhouette costs O(m^2 dim)).
+    random_state : int, default 0
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by domain (sorted), name ``silhouette``; all NaN when fewer than two domains.
+    """
+    x, _ = _check_vectors(vectors, "vectors")
+    labels = _check_domains(domains, "domains", x.shape[0])
+    sample = stratified_sample(labels, max_items=max_items, random_state=random_state)
+    scores = _silhouettes(x, labels, sample)
+    order, groups = _groups(labels[sample])
+    values = [float(scores[idx].mean()) for idx in groups]
+    return pd.Series(values, index=pd.Index(order, name="domain"), name="silhouette", dtype=np.float64)
+
+
+def centroid_cosines(vectors: NDArray[np.floating], domains: object, *, centred: bool = False) -> pd.DataFrame:
+    """Cosine between the centroids (mean unit vectors) of every two domains.
+
+    .. math:: C_{AB} = \\cos(\\mu_A - c, \\mu_B - c), \\quad
+              \\mu_D = \\frac{1}{n_D}\\sum_{i \\in D} \\hat x_i
+
+    with :math:`c = 0` by default, or the mean unit vector of all documents when ``centred``.
+    A rise from base to tuned means the two domains drew together (movement, not damage). A
+    rise of global anisotropy (every vector sharing one direction) raises every uncentred
+    centroid cosine at once; the centred variant removes that shared direction, so it shows
+    which domains drew together *relative to the rest*.
+
+    Parameters
+    ----------
+    vectors : ndarray of shape (n, dim), float
+    domains : sequence of str, length n
+    centred : bool, default False
+        Subtract the mean unit vector of all documents from every centroid first.
+
+    Returns
+    -------
+    pandas.DataFrame of shape (n_domains, n_domains)
+        Symmetric, index ``domain`` and columns ``other_domain`` (both sorted), 1 on the diagonal
+        (NaN for a domain whose centroid is the zero vector).
+    """
+    x, w = _check_vectors(vectors, "vectors")
+    order, groups = _domains_for(x, domains)
+    sums = np.stack([_unit_sum(x, w, idx) for idx in groups])
+    centroids = sums / np.array([idx.shape[0] for idx in groups], dtype=np.float64)[:, None]
+    if centred:
+        centroids = centroids - sums.sum(axis=0) / x.shape[0]
+    return _cosine_frame(centroids, order)
+
+
+def _cosine_frame(vectors: NDArray[np.float64], order: Sequence[str]) -> pd.DataFrame:
+    norms = np.linalg.norm(vectors, axis=1)
+    scale = np.max(norms, initial=0.0)
+    # A centroid whose norm is rounding noise (e.g. a centred centroid of the only domain) has no direction.
+    has_direction = norms > 1e-12 * max(scale, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit = vectors / np.where(has_direction, norms, np.nan)[:, None]
+    cos = np.clip(unit @ unit.T, -1.0, 1.0)
+    diagonal = np.where(has_direction, 1.0, np.nan)
+    np.fill_diagonal(cos, diagonal)
+    return pd.DataFrame(
+        cos, index=pd.Index(list(order), name="domain"), columns=pd.Index(list(order), name="other_domain")
+    )
+
+
+def linear_cka(x: NDArray[np.floating], y: NDArray[np.floating]) -> float:
+    """Linear centred kernel alignment of two representations of the same rows.
+
+    .. math::
+
+        \\mathrm{CKA}(X, Y) = \\frac{\\lVert Y_c^\\top X_c \\rVert_F^2}
+                                   {\\lVert X_c^\\top X_c \\rVert_F \\, \\lVert Y_c^\\top Y_c \\rVert_F}
+
+    with :math:`X_c`, :math:`Y_c` the column-centred matrices (Kornblith, Norouzi, Lee, Hinton,
+    "Similarity of Neural Network Representations Revisited", ICML 2019, eq. for linear CKA in
+    feature space). Works when ``dim_x != dim_y``; needs only ``dim x dim`` products, never the
+    ``n x n`` Gram. 1 for identical representations up to rotation and isotropic scaling; lower
+    means the geometry changed (movement, not damage). Rows are used as given (not normalised);
+    :func:`collapse_table` passes unit vectors.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, dim_x), float
+    y : ndarray of shape (n, dim_y), float, same rows as ``x``
+
+    Returns
+    -------
+    float
+        In ``[0, 1]``; NaN when either matrix has no spread (all rows equal).
+    """
+    x, _, y, _ = _check_pair(x, y, "x", "y")
+    if x.shape[0] < 2:
+        raise InputError("x and y have 1 row; CKA needs at least 2 rows")
+    idx = np.arange(x.shape[0], dtype=np.int64)
+    ones_x = np.ones(x.shape[0], dtype=np.float32)
+    ones_y = np.ones(y.shape[0], dtype=np.float32)
+    mx = _unit_sum(x, ones_x, idx) / x.shape[0]
+    my = _unit_sum(y, ones_y, idx) / y.shape[0]
+    gxx, gyy, gyx = _centred_grams(x, ones_x, mx, idx, y, ones_y, my)
+    if gyy is None or gyx is None:  # pragma: no cover - both are set when y is given
+        raise RuntimeError("internal error: missing tuned products")
+    return _cka_from_grams(gxx, gyy, gyx)
+
+
+# ----------------------------------------------------------------------------------------------
+# base vs tuned
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PairStats:
+    n: int
+    sum_base: NDArray[np.float64]
+    sum_tuned: NDArray[np.float64]
+    gram_base: NDArray[np.float64]
+    gram_tuned: NDArray[np.float64]
+    cross: NDArray[np.float64]
+
+
+def _pair_stats(
+    x: NDArray[np.floating],
+    wx: NDArray[np.float32],
+    y: NDArray[np.floating],
+    wy: NDArray[np.float32],
+    idx: NDArray[np.int64],
+) -> _PairStats:
+    n = idx.shape[0]
+    sx, sy = _unit_sum(x, wx, idx), _unit_sum(y, wy, idx)
+    gxx, gyy, gyx = _centred_grams(x, wx, sx / n, idx, y, wy, sy / n)
+    if gyy is None or gyx is None:  # pragma: no cover - both are set when y is given
+        raise RuntimeError("internal error: missing tuned products")
+    return _PairStats(n, sx, sy, gxx, gyy, gyx)
+
+
+def _pooled(parts: Sequence[_PairStats]) -> _PairStats:
+    """Statistics of the union of disjoint groups: within- plus between-group scatter."""
+    n = sum(p.n for p in parts)
+    sx = np.sum([p.sum_base for p in parts], axis=0)
+    sy = np.sum([p.sum_tuned for p in parts], axis=0)
+    gxx, gyy, gyx = (np.sum([getattr(p, f) for p in parts], axis=0) for f in ("gram_base", "gram_tuned", "cross"))
+    for p in parts:
+        dx = p.sum_base / p.n - sx / n
+        dy = p.sum_tuned / p.n - sy / n
+        gxx = gxx + p.n * np.outer(dx, dx)
+        gyy = gyy + p.n * np.outer(dy, dy)
+        gyx = gyx + p.n * np.outer(dy, dx)
+    return _PairStats(n, sx, sy, gxx, gyy, gyx)
+
+
+_FIGURES = ("intra_cosine", "uniformity", "effective_rank", "silhouette")
+
+
+def collapse_table(
+    base_docs: NDArray[np.floating],
+    tuned_docs: NDArray[np.floating],
+    domains: object,
+    *,
+    max_items: int = DEFAULT_MAX_ITEMS,
+    max_pairs: int = DEFAULT_MAX_PAIRS,
+    t: float = 2.0,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """Every collapse figure per domain, base vs tuned, plus an ``"overall"`` row.
+
+    Per domain: mean intra-domain cosine (:func:`mean_intra_cosine`), uniformity
+    (:func:`uniformity`), centred effective rank (:func:`effective_rank`), silhouette by domain
+    label (:func:`silhouette_by_domain`), each as ``<figure>_base``, ``<figure>_tuned`` and
+    ``<figure>_delta`` (tuned - base), and linear CKA between base and tuned on the domain's
+    documents (:func:`linear_cka`, on unit vectors). The ``"overall"`` row holds the same figures
+    over every document: its intra cosine is the :func:`anisotropy`, its silhouette the mean of
+    the domain means weighted by domain size. One blocked pass per domain computes the sums and
+    the ``dim x dim`` covariances the figures need; overall covariances are pooled from them.
+
+    These measure how far the space moved, not whether retrieval got worse (module docstring).
+
+    Parameters
+    ----------
+    base_docs : ndarray of shape (n, dim_base), float
+    tuned_docs : ndarray of shape (n, dim_tuned), float
+        Same documents, same order; dimensions may differ.
+    domains : sequence of str, length n
+    max_items : int, default 5000
+        Silhouette sample cap (stratified by domain, same rows for both models).
+    max_pairs : int, default 500000
+        Uniformity pair cap per domain and overall (same documents for both models).
+    t : float, default 2.0
+        Uniformity temperature.
+    random_state : int, default 0
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``domain``, ``n_docs``, ``n_silhouette`` (rows in the silhouette sample),
+        ``intra_cosine_{base,tuned,delta}``, ``uniformity_{base,tuned,delta}``,
+        ``effective_rank_{base,tuned,delta}``, ``silhouette_{base,tuned,delta}``, ``cka``; one row
+        per domain (sorted) then ``"overall"``.
+    """
+    x, wx, y, wy = _check_pair(base_docs, tuned_docs)
+    labels = _check_domains(domains, "domains", x.shape[0])
+    order, groups = _groups(labels)
+    _check_not_overall(order, "domains")
+    max_pairs = _check_positive_int(max_pairs, "max_pairs")
+    seed = _check_random_state(random_state)
+    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t <= 0:
+        raise InputError(f"t must be a positive number (the paper uses 2); got {t!r}")
+
+    stats = [_pair_stats(x, wx, y, wy, idx) for idx in groups]
+    pooled = _pooled(stats)
+    all_rows = np.arange(x.shape[0], dtype=np.int64)
+
+    sample = stratified_sample(labels, max_items=max_items, random_state=seed)
+    sil_x = _silhouettes(x, labels, sample)
+    sil_y = _silhouettes(y, labels, sample)
+    sample_order, sample_groups = _groups(labels[sample])
+    sil_index = dict(zip(sample_order, sample_groups, strict=True))
+
+    records = []
+    names = [*order, OVERALL]
+    for i, (name, st) in enumerate(zip(names, [*stats, pooled], strict=True)):
+        idx = groups[i] if name != OVERALL else all_rows
+        row: dict[str, object] = {"domain": name, "n_docs": st.n}
+        if name != OVERALL:
+            part = sil_index[name]
+            row["n_silhouette"] = int(part.shape[0])
+            sil = (float(sil_x[part].mean()), float(sil_y[part].mean()))
+        else:
+            row["n_silhouette"] = int(sample.shape[0])
+            weights = np.array([s.n for s in stats], dtype=np.float64) / st.n
+            sil = (
+                float(weights @ np.array([sil_x[sil_index[d]].mean() for d in order])),
+                float(weights @ np.array([sil_y[sil_index[d]].mean() for d in order])),
+            )
+        rng_seed = len(order) if name == OVERALL else i
+        figures = {
+            "intra_cosine": (_intra_from_sum(st.sum_base, st.n), _intra_from_sum(st.sum_tuned, st.n)),
+            "uniformity": (
+                _uniformity_rows(x, wx, idx, t=float(t), max_pairs=max_pairs, rng=_rng_for(seed, rng_seed)),
+                _uniformity_rows(y, wy, idx, t=float(t), max_pairs=max_pairs, rng=_rng_for(seed, rng_seed)),
+            ),
+            "effective_rank": (_erank_from_gram(st.gram_base, st.n), _erank_from_gram(st.gram_tuned, st.n)),
+            "silhouette": sil,
+        }
+        for fig in _FIGURES:
+            base_value, tuned_value = figures[fig]
+            row[f"{fig}_base"] = base_value
+            row[f"{fig}_tuned"] = tuned_value
+            row[f"{fig}_delta"] = tuned_value - base_value
+        row["cka"] = _cka_from_grams(st.gram_base, st.gram_tuned, st.cross) if st.n >= 2 else float("nan")
+        records.append(row)
+    columns = ["domain", "n_docs", "n_silhouette"]
+    columns += [f"{fig}_{part}" for fig in _FIGURES for part in ("base", "tuned", "delta")] + ["cka"]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+# ----------------------------------------------------------------------------------------------
+# flags
+# ----------------------------------------------------------------------------------------------
+
+
+def _check_threshold(value: object, name: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= float(value) <= high:
+        raise InputError(f"{name} must be a number from {low:g} to {high:g}; got {value!r}")
+    return float(value)
+
+
+def _check_centroids(frame: object, name: str) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(f"{name} must be the DataFrame returned by centroid_cosines; got {type(frame).__name__}")
+    if list(map(str, frame.index)) != list(map(str, frame.columns)):
+        raise InputError(
+            f"{name} must be square with the same domains as rows and columns, in the same order; "
+            "pass the output of centroid_cosines unchanged"
+        )
+    return frame
+
+
+_TABLE_COLUMNS = (
+    "domain",
+    "n_docs",
+    "intra_cosine_base",
+    "intra_cosine_tuned",
+    "effective_rank_base",
+    "effective_rank_tuned",
+)
+
+
+def collapse_flags(
+    table: pd.DataFrame,
+    base_centroids: pd.DataFrame,
+    tuned_centroids: pd.DataFrame,
+    *,
+    collapse_cosine_rise: float = COLLAPSE_COSINE_RISE,
+    collapse_rank_fall: float = COLLAPSE_RANK_FALL,
+    merge_cosine_rise: float = MERGE_COSINE_RISE,
+    merge_min_cosine: float = MERGE_MIN_COSINE,
+    min_docs: int = FLAG_MIN_DOCS,
+) -> pd.DataFrame:
+    r"""Flag collapsed domains and merged domain pairs by explicit rules.
+
+    Rules (defaults in brackets, each a keyword argument so a config file can override it):
+
+    * **collapsed** -- a domain with at least ``min_docs`` documents [10] whose mean intra-domain
+      cosine rose by at least ``collapse_cosine_rise`` [0.10] (absolute, tuned - base) *and* whose
+      effective rank fell by at least ``collapse_rank_fall`` [0.20] of its base value
+      (:math:`\mathrm{erank}_{tuned} \le (1 - 0.20)\,\mathrm{erank}_{base}`): its documents both
+      drew together and spread along fewer directions.
+    * **merged** -- two domains, each with at least ``min_docs`` documents, whose centroid cosine
+      rose by at least ``merge_cosine_rise`` [0.15] *and* is at least ``merge_min_cosine`` [0.80]
+      in the tuned space: they now point the same way.
+
+    Both rules need two signals so that ordinary fine-tuning churn does not trip them. A flag
+    says the space moved, not that retrieval got worse: only judged retrieval (qrels) can fail a
+    domain. The overall row of ``table`` is ignored.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The output of :func:`collapse_table`.
+    base_centroids, tuned_centroids : pandas.DataFrame
+        The output of :func:`centroid_cosines` for each model (same domains).
+    collapse_cosine_rise, collapse_rank_fall, merge_cosine_rise, merge_min_cosine : float
+        Thresholds, see above.
+    min_docs : int, default 10
+        Smaller domains are never flagged.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per flag, columns ``flag`` (``"collapsed"`` or ``"merged"``), ``domain``,
+        ``other_domain`` (the second domain of a merged pair, else None) and ``reason`` (the rule
+        and the numbers, in words); collapsed flags first, then merged pairs, each sorted. Empty
+        (with these columns) when nothing is flagged.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise InputError(f"table must be the DataFrame returned by collapse_table; got {type(table).__name__}")
+    missing = [c for c in _TABLE_COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(f"table lacks column(s) {', '.join(missing)}; pass the output of collapse_table unchanged")
+    base_c = _check_centroids(base_centroids, "base_centroids")
+    tuned_c = _check_centroids(tuned_centroids, "tuned_centroids")
+    if list(map(str, base_c.index)) != list(map(str, tuned_c.index)):
+        raise InputError(
+            "base_centroids and tuned_centroids cover different domains; compute both with "
+            "centroid_cosines on the same domain labels"
+        )
+    cos_rise = _check_threshold(collapse_cosine_rise, "collapse_cosine_rise", 0.0, 2.0)
+    rank_fall = _check_threshold(collapse_rank_fall, "collapse_rank_fall", 0.0, 1.0)
+    merge_rise = _check_threshold(merge_cosine_rise, "merge_cosine_rise", 0.0, 2.0)
+    merge_min = _check_threshold(merge_min_cosine, "merge_min_cosine", -1.0, 1.0)
+    min_docs = _check_positive_int(min_docs, "min_docs")
+
+    rows = table[table["domain"].astype(str) != OVERALL]
+    n_docs = dict(zip(rows["domain"].astype(str), rows["n_docs"].astype(int), strict=True))
+    unknown = sorted(set(map(str, base_c.index)) - set(n_docs))
+    if unknown:
+        raise InputError(
+            f"the centroid matrices have domain {unknown[0]!r}, which table does not; compute the table "
+            "and the centroids on the same documents"
+        )
+    flags: list[dict[str, object]] = []
+    ordered = rows.sort_values("domain")
+    columns = [ordered[c].to_numpy(dtype=np.float64) for c in _TABLE_COLUMNS[2:]]
+    for name, cos_b, cos_t, rank_b, rank_t in zip(ordered["domain"].astype(str), *columns, strict=True):
+        n = n_docs[name]
+        if n < min_docs or not (rank_b > 0):
+            continue
+        fall = 1.0 - rank_t / rank_b
+        if cos_t - cos_b >= cos_rise and fall >= rank_fall:
+            flags.append(
+                {
+                    "flag": "collapsed",
+                    "domain": name,
+                    "other_domain": None,
+                    "reason": (
+                        f"{name} collapsed: mean intra-domain cosine {cos_b:.2f} -> {cos_t:.2f} "
+                        f"({cos_t - cos_b:+.2f}; rule: rise >= {cos_rise:.2f}) and effective rank "
+                        f"{rank_b:.1f} -> {rank_t:.1f} ({-fall:+.0%}; rule: fall >= {rank_fall:.0%}). "
+                        "The space moved; judged retrieval decides whether it hurt."
+                    ),
+                }
+            )
+    names = [str(d) for d in base_c.index]
+    base_m = base_c.to_numpy(dtype=np.float64)
+    tuned_m = tuned_c.to_numpy(dtype=np.float64)
+    for i, a in enumerate(names):
+        for j in range(i + 1, len(names)):
+            b = names[j]
+            if n_docs[a] < min_docs or n_docs[b] < min_docs:
+                continue
+            cb, ct = base_m[i, j], tuned_m[i, j]
+            if ct - cb >= merge_rise and ct >= merge_min:
+                first, second = sorted((a, b))
+                flags.append(
+                    {
+                        "flag": "merged",
+                        "domain": first,
+                        "other_domain": second,
+                        "reason": (
+                            f"{first} and {second} merged: centroid cosine {cb:.2f} -> {ct:.2f} "
+                            f"({ct - cb:+.2f}; rule: rise >= {merge_rise:.2f} and tuned >= {merge_min:.2f}). "
+                            "The space moved; judged retrieval decides whether it hurt."
+                        ),
+                    }
+                )
+    frame = pd.DataFrame.from_records(flags, columns=["flag", "domain", "other_domain", "reason"])
+    return frame.astype(object) if frame.empty else frame
