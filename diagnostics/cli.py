@@ -64,10 +64,12 @@ def _add_compare_options(p: argparse.ArgumentParser) -> None:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from diagnostics.compare import compare_inputs, load_inputs
     from diagnostics.config import load_config
-    from diagnostics.report import domain_table_text, write_json
+    from diagnostics.report import check_output_path, domain_table_text, write_json
 
     progress = _Progress()
     config = load_config(args.config)
+    if args.json:
+        check_output_path(args.json)
     dataset, base, tuned = load_inputs(
         args.dataset, split=args.split, base=args.base, base_vectors=args.base_vectors,
         tuned=args.tuned, tuned_vectors=args.tuned_vectors,
@@ -77,6 +79,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     result = compare_inputs(
         dataset, base, tuned, k=args.k, config=config, projection=not args.no_projection, progress=progress,
+        query_prefix=args.query_prefix, doc_prefix=args.doc_prefix,
     )
     print(f"run {result.run_id}  verdict {result.verdict}")
     print(domain_table_text(result))

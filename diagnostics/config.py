@@ -45,6 +45,12 @@ class Config:
 
 
 _METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
+#: Thresholds that are shares, so must lie in [0, 1]: (section, key).
+_SHARES = (
+    ("retrieval", "fail_relative_drop"), ("retrieval", "warn_relative_drop"),
+    ("label_free", "overlap_median_warn"), ("label_free", "query_jaccard_median_warn"),
+    ("label_free", "consistency_drop_warn"),
+)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -53,6 +59,11 @@ def _read(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise InputError(f"config file {display_path(path)} not found; pass an existing TOML file") from None
+    except OSError as err:
+        raise InputError(
+            f"config file {display_path(path)} cannot be read ({err.strerror or type(err).__name__}); "
+            "pass a readable TOML file"
+        ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"config file {display_path(path)} is not valid TOML: {err}") from None
 
@@ -71,9 +82,14 @@ def load_config(path: Path | str | None = None) -> Config:
     if path is not None:
         name = display_path(path)
         for section, keys in _read(Path(path)).items():
-            if section not in merged or not isinstance(keys, dict):
+            if section not in merged:
                 raise InputError(
                     f"config file {name}: unknown section [{section}]; known: {', '.join(sorted(merged))}"
+                )
+            if not isinstance(keys, dict):
+                raise InputError(
+                    f"config file {name}: {section} must be a section [{section}] of keys, got {keys!r}; "
+                    f"write it as [{section}] followed by key = value lines"
                 )
             for key, value in keys.items():
                 if key not in merged[section]:
@@ -91,10 +107,19 @@ def load_config(path: Path | str | None = None) -> Config:
                     )
                 flat[f"{section}_{key}"] = value
     config = Config(**flat)
+    where = "config" if path is None else f"config file {display_path(path)}"
     if config.retrieval_metric not in _METRICS:
-        raise InputError(f"config: [retrieval] metric must be one of {', '.join(_METRICS)}")
+        raise InputError(
+            f"{where}: [retrieval] metric must be one of {', '.join(_METRICS)}, got {config.retrieval_metric[:30]!r}"
+        )
     if not 0 < config.retrieval_alpha < 1 or not 0 < config.statistics_confidence < 1:
-        raise InputError("config: alpha and confidence must lie strictly between 0 and 1")
+        raise InputError(f"{where}: alpha and confidence must lie strictly between 0 and 1")
     if config.statistics_n_resamples < 1000 or config.statistics_n_permutations < 1000:
-        raise InputError("config: n_resamples and n_permutations must be at least 1000")
+        raise InputError(f"{where}: n_resamples and n_permutations must be at least 1000")
+    if config.retrieval_min_queries < 1:
+        raise InputError(f"{where}: [retrieval] min_queries must be at least 1, got {config.retrieval_min_queries}")
+    for section, key in _SHARES:
+        value = getattr(config, f"{section}_{key}")
+        if not 0.0 <= value <= 1.0:
+            raise InputError(f"{where}: [{section}] {key} is a share and must lie from 0 to 1, got {value}")
     return config

@@ -7,6 +7,9 @@ plotly renders as text.
 
 from __future__ import annotations
 
+import html
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -32,6 +35,12 @@ _LABELS = {"ndcg@10": "nDCG@10", "recall@10": "Recall@10", "recall@100": "Recall
 WEBGL_THRESHOLD = 5000
 
 
+def _safe(values: Iterable[object]) -> list[str]:
+    """Labels as plain text: plotly renders a subset of HTML (``<b>``, ``<a href>``) in labels, hover text
+    and legends, so untrusted ids and domain names are escaped first."""
+    return [html.escape(str(v), quote=False) for v in values]
+
+
 def domain_colors(domains: list[str]) -> dict[str, str]:
     """A stable colour per domain (sorted order), cycling the palette."""
     return {d: _PALETTE[i % len(_PALETTE)] for i, d in enumerate(sorted(domains))}
@@ -50,7 +59,7 @@ def delta_ci_figure(domains: pd.DataFrame, *, metric: str = "ndcg@10") -> go.Fig
     fig = go.Figure(
         go.Scatter(
             x=delta,
-            y=table["domain"].astype(str),
+            y=_safe(table["domain"]),
             mode="markers",
             marker={"size": 12, "color": [VERDICT_COLORS.get(v, "#555") for v in table["verdict"]]},
             error_x={
@@ -74,7 +83,9 @@ def overlap_figure(per_doc: pd.DataFrame, *, k: int = 10) -> go.Figure:
     fig = go.Figure()
     for domain in sorted(colors):
         values = data.loc[data["domain"] == domain, "overlap"]
-        fig.add_trace(go.Box(y=values, name=domain, marker_color=colors[domain], boxmean=True, boxpoints=False))
+        fig.add_trace(
+            go.Box(y=values, name=_safe([domain])[0], marker_color=colors[domain], boxmean=True, boxpoints=False)
+        )
     fig.update_yaxes(title=f"Jaccard@{k} of base vs tuned neighbours", range=[0, 1.02])
     return _layout(fig, "Neighbourhood overlap per domain (1 = unchanged)")
 
@@ -86,7 +97,7 @@ def flow_figure(flow_base: pd.DataFrame, flow_tuned: pd.DataFrame) -> go.Figure:
         z = flow.to_numpy(float)
         fig.add_trace(
             go.Heatmap(
-                z=z, x=[str(c) for c in flow.columns], y=[str(i) for i in flow.index], zmin=0, zmax=1,
+                z=z, x=_safe(flow.columns), y=_safe(flow.index), zmin=0, zmax=1,
                 colorscale="Blues", showscale=col == 2, text=np.round(z, 2), texttemplate="%{text}",
                 hovertemplate="%{y} → %{x}: %{z:.2f}<extra></extra>",
             ),
@@ -106,7 +117,7 @@ def collapse_figure(domains: pd.DataFrame) -> go.Figure:
         r, c = divmod(i, 2)
         for side, color in (("base", "#90a4ae"), ("tuned", "#1565c0")):
             fig.add_trace(
-                go.Bar(x=table["domain"].astype(str), y=table[f"{name}_{side}"], name=side, marker_color=color,
+                go.Bar(x=_safe(table["domain"]), y=table[f"{name}_{side}"], name=side, marker_color=color,
                        showlegend=i == 0, legendgroup=side),
                 row=r + 1, col=c + 1,
             )
@@ -120,7 +131,7 @@ def centroid_figure(centroids_base: pd.DataFrame, centroids_tuned: pd.DataFrame)
     for col, table in ((1, centroids_base), (2, centroids_tuned)):
         z = table.to_numpy(float)
         fig.add_trace(
-            go.Heatmap(z=z, x=[str(c) for c in table.columns], y=[str(i) for i in table.index], zmin=-1, zmax=1,
+            go.Heatmap(z=z, x=_safe(table.columns), y=_safe(table.index), zmin=-1, zmax=1,
                        colorscale="RdBu", reversescale=True, showscale=col == 2, text=np.round(z, 2),
                        texttemplate="%{text}", hovertemplate="%{y} · %{x}: %{z:.2f}<extra></extra>"),
             row=1, col=col,
@@ -156,7 +167,10 @@ def projection_figure(
     fig = make_subplots(rows=1, cols=cols, subplot_titles=None if overlay else ("base", "tuned"),
                         horizontal_spacing=0.04)
     custom = np.stack([points["id"].astype(str), points["kind"].astype(str), points["domain"].astype(str)], axis=1)
-    hover = "%{customdata[0]}<br>%{customdata[1]} · %{customdata[2]}<extra></extra>"
+    shown = np.stack([_safe(points["id"]), _safe(points["kind"]), _safe(points["domain"])], axis=1)
+    # customdata keeps the raw id (the selection table reads it); hover shows the escaped copy in columns 3-5.
+    custom = np.concatenate([custom, shown], axis=1)
+    hover = "%{customdata[3]}<br>%{customdata[4]} · %{customdata[5]}<extra></extra>"
     sides = [("base", 1), ("tuned", 1 if overlay else 2)]
     if color_by == "domain":
         colors = domain_colors(sorted(points["domain"].astype(str).unique()))
@@ -167,7 +181,7 @@ def projection_figure(
                 fig.add_trace(
                     scatter(
                         x=points.loc[mask, f"x_{side}"], y=points.loc[mask, f"y_{side}"], mode="markers",
-                        name=domain, legendgroup=domain, showlegend=side == "base",
+                        name=_safe([domain])[0], legendgroup=domain, showlegend=side == "base",
                         marker={"size": 5, "color": color, "opacity": 0.4 if hollow else 0.8,
                                 "symbol": ["circle-open" if hollow else "circle"] * int(mask.sum())},
                         customdata=custom[mask], hovertemplate=hover,

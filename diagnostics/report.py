@@ -14,19 +14,47 @@ from pathlib import Path
 import pandas as pd
 
 from diagnostics import plots
+from diagnostics._validation import InputError, display_path
 from diagnostics.result import METRICS, Comparison
 
-__all__ = ["domain_table_text", "per_query_csv", "write_csv", "write_html", "write_json", "html_report"]
+__all__ = [
+    "check_output_path", "domain_table_text", "per_query_csv", "write_csv", "write_html", "write_json", "html_report",
+]
+
+
+def check_output_path(path: str | os.PathLike[str]) -> Path:
+    """Check that an export can be written to ``path`` (its directory exists, it is not a directory).
+
+    Raises
+    ------
+    InputError
+        The directory is missing, or ``path`` is a directory.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{display_path(p)} is a directory: give the path of the file to write")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(
+            f"cannot write {display_path(p)}: the directory {parent.name!r} does not exist; create it first"
+        )
+    return p
 
 
 def _atomic_write(path: Path, data: str) -> None:
     """Write text to ``path`` through a temporary file in the same folder, then rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
+    path = check_output_path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
+    except OSError as err:
+        raise InputError(f"cannot write {display_path(path)} ({err.strerror}); choose a writable directory") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(data)
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(f"cannot write {display_path(path)} ({err.strerror}); nothing was written") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -65,11 +93,16 @@ def domain_table_text(result: Comparison) -> str:
 
 
 def per_query_csv(result: Comparison) -> str:
-    """The per-query changes as CSV (one row per query: metrics base/tuned/Δ, overlap, consistency)."""
+    """The per-query changes as CSV (one row per probe: metrics base/tuned/Δ, overlap, consistency, text).
+
+    Probes are the queries, or the documents when the dataset has no queries; ``text`` is theirs.
+    """
     table = result.per_query.copy()
     queries = result.tables.get("queries")
-    if queries is not None and len(queries):
-        table.insert(2, "text", table["query_id"].map(dict(zip(queries["id"], queries["text"], strict=True))))
+    source = queries if queries is not None and len(queries) else result.tables.get("docs")
+    if source is not None and len(source):
+        texts = dict(zip(source["id"].astype(str), source["text"], strict=True))
+        table.insert(2, "text", table["query_id"].astype(str).map(texts))
     return str(table.to_csv(index=False))
 
 
@@ -81,6 +114,12 @@ def write_json(result: Comparison, path: Path) -> None:
     _atomic_write(path, result.to_json() + "\n")
 
 
+def _matrix(result: Comparison, name: str) -> pd.DataFrame:
+    """A saved domain × domain table (its row labels in the ``from`` column) as a labelled matrix."""
+    table = result.tables[name]
+    return table.set_index("from") if "from" in table.columns else table
+
+
 def html_report(result: Comparison) -> str:
     """A self-contained HTML report: verdict, reasons, tables and charts; readable offline."""
     e = html.escape
@@ -88,10 +127,10 @@ def html_report(result: Comparison) -> str:
     if "per_doc" in result.tables:
         figures.append(plots.overlap_figure(result.tables["per_doc"], k=result.k))
     if "flow_base" in result.tables:
-        figures.append(plots.flow_figure(result.tables["flow_base"], result.tables["flow_tuned"]))
+        figures.append(plots.flow_figure(_matrix(result, "flow_base"), _matrix(result, "flow_tuned")))
     figures.append(plots.collapse_figure(result.domains))
     if "centroids_base" in result.tables:
-        figures.append(plots.centroid_figure(result.tables["centroids_base"], result.tables["centroids_tuned"]))
+        figures.append(plots.centroid_figure(_matrix(result, "centroids_base"), _matrix(result, "centroids_tuned")))
     charts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, fig in enumerate(figures)]
     table = summary_frame(result).to_html(index=False, na_rep="–", escape=True, border=0, classes="t")
     worst = result.per_query.dropna(subset=["ndcg@10_delta"]).nsmallest(20, "ndcg@10_delta")

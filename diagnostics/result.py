@@ -21,7 +21,8 @@ Tables (pandas, one schema everywhere):
 
 Arrays (memory-mapped on reopen): ``rank_base`` / ``rank_tuned`` (probes × top-k doc rows, int32),
 ``score_base`` / ``score_tuned`` (float32), ``nn_base`` / ``nn_tuned`` (overlap rows × k doc rows)
-and ``nn_rows`` (which document rows those are).
+and ``nn_rows`` (which document rows those are); ``docs_base`` / ``docs_tuned`` (the document
+vectors, float32, for the live probe).
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ TABLES = (
     "domains", "per_query", "per_doc", "flow_base", "flow_tuned", "centroids_base", "centroids_tuned",
     "docs", "queries", "qrels",
 )
-ARRAYS = ("rank_base", "rank_tuned", "score_base", "score_tuned", "nn_base", "nn_tuned", "nn_rows")
+ARRAYS = (
+    "rank_base", "rank_tuned", "score_base", "score_tuned", "nn_base", "nn_tuned", "nn_rows",
+    "docs_base", "docs_tuned",
+)
 
 
 def _clean(value: Any) -> Any:
@@ -55,6 +59,15 @@ def _clean(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
+
+
+def _clean_tree(value: Any) -> Any:
+    """:func:`_clean` applied through nested dicts and lists (manifest sections may hold NaN)."""
+    if isinstance(value, dict):
+        return {str(k): _clean_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean_tree(v) for v in value]
+    return _clean(value)
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,11 +160,11 @@ class Comparison:
             "reasons": self.reasons,
             "domains": domains,
             "overall": overall,
-            "global": m.get("global", {}),
-            "dataset": m.get("dataset", {}),
-            "models": m.get("models", {}),
-            "params": m.get("params", {}),
-            "versions": m.get("versions", {}),
+            "global": _clean_tree(m.get("global", {})),
+            "dataset": _clean_tree(m.get("dataset", {})),
+            "models": _clean_tree(m.get("models", {})),
+            "params": _clean_tree(m.get("params", {})),
+            "versions": _clean_tree(m.get("versions", {})),
             "created_at": m.get("created_at"),
         }
 

@@ -20,7 +20,9 @@ Without judged queries (label-free), a domain can only be PASS or WARN:
 * **PASS** — none of these.
 
 Overall: the worst domain verdict; the overall row's own statistics are reported alongside, since an
-in-domain gain and an off-domain loss can cancel in the overall mean.
+in-domain gain and an off-domain loss can cancel in the overall mean. The overall row's own verdict
+(the same rules on all queries pooled) counts too, capped at WARN: a diffuse drop that is significant
+only when pooled is never a PASS, but only a domain can FAIL a run.
 """
 
 from __future__ import annotations
@@ -95,7 +97,8 @@ def domain_verdict(domain: str, row: Mapping[str, Any], config: Config) -> tuple
     """
     metric = config.retrieval_metric
     label = _LABEL.get(metric, metric)
-    n_judged = int(_num(row.get("n_queries", 0)) or 0)
+    n_raw = _num(row.get("n_queries", 0))
+    n_judged = int(n_raw) if math.isfinite(n_raw) else 0
     notes = _collapse_notes(row)
     overlap = _num(row.get("overlap_median"))
     jac = _num(row.get("query_jaccard_median"))
@@ -139,9 +142,18 @@ def domain_verdict(domain: str, row: Mapping[str, Any], config: Config) -> tuple
     return "PASS", [f"{domain}: label-free signals within thresholds ({why}; {label} not measured)"]
 
 
-def overall_verdict(verdicts: Mapping[str, str]) -> str:
-    """The worst of the domain verdicts (PASS < WARN < FAIL); PASS when there are none."""
+def overall_verdict(verdicts: Mapping[str, str], *, pooled: str | None = None) -> str:
+    """The worst of the domain verdicts (PASS < WARN < FAIL); PASS when there are none.
+
+    Parameters
+    ----------
+    verdicts : mapping of domain to verdict
+    pooled : {"PASS", "WARN", "FAIL"}, optional
+        The overall row's own verdict (all queries pooled); it counts at most as WARN.
+    """
     worst = 0
     for v in verdicts.values():
         worst = max(worst, VERDICTS.index(v))
+    if pooled is not None:
+        worst = max(worst, min(VERDICTS.index(pooled), VERDICTS.index("WARN")))
     return VERDICTS[worst]
