@@ -37,9 +37,19 @@ __all__ = [
     "check_record_id",
     "short_error",
     "RawTable",
+    "check_column_names",
+    "arrow_values",
+    "MAX_ID_LENGTH",
 ]
 
 RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
+
+#: Longest record id accepted (characters). Ids travel into URLs, messages and every table of a run.
+MAX_ID_LENGTH = 1024
+#: Longest id shown in a message; longer ones are cut with an ellipsis.
+_SHOWN_ID_LENGTH = 60
+# A JSON escape of a UTF-16 surrogate: paired ones decode to one character, lone ones cannot be stored.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class InputError(ValueError):
@@ -53,10 +63,15 @@ class InputError(ValueError):
 def describe_ids(ids: Iterable[str], *, limit: int = 3, noun: str = "id", plural: str | None = None) -> str:
     """Return ``"12 ids (first: 'a', 'b', 'c')"`` for an error message (``noun``/``plural`` name them)."""
     seen = list(ids)
-    head = ", ".join(repr(str(i)) for i in seen[:limit])
+    head = ", ".join(repr(_clip(str(i))) for i in seen[:limit])
     many = plural or f"{noun}s"
     word = noun if len(seen) == 1 else many
     return f"{len(seen)} {word} (first: {head})" if seen else f"0 {many}"
+
+
+def _clip(text: str, limit: int = _SHOWN_ID_LENGTH) -> str:
+    """``text`` cut to ``limit`` characters (an ellipsis marks the cut), for messages."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
@@ -187,20 +202,38 @@ def read_json_lines(text: str, *, label: str) -> list[tuple[int, dict[str, Any]]
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(
-                f"{label}, line {number}: not valid JSON ({exc.msg} at column {exc.colno}); "
+                f"{label}, line {number}: not valid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno}); "
                 "JSON Lines needs one complete JSON object per line"
             ) from None
         except RecursionError:
             raise InputError(f"{label}, line {number}: JSON nested too deeply; write one flat object") from None
+        except ValueError as exc:  # e.g. an integer of more than 4300 digits
+            raise InputError(
+                f"{label}, line {number}: not valid JSON ({short_error(exc, limit=80)}); "
+                "write ids and numbers of ordinary size"
+            ) from None
         if not isinstance(record, dict):
             raise InputError(
                 f"{label}, line {number}: expected a JSON object ({{...}}), found {_json_kind(record)}; "
                 "write one object per line"
             )
+        if _SURROGATE_ESCAPE.search(line) and not _encodable(record):
+            raise InputError(
+                f"{label}, line {number}: holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff), "
+                "which is not a character; fix the text that produced it (it was cut in the middle of a character)"
+            )
         records.append((number, record))
     if not records:
         raise InputError(f"{label} holds no JSON records; write one JSON object per line")
     return records
+
+
+def _encodable(record: dict[str, Any]) -> bool:
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_kind(value: object) -> str:
@@ -279,6 +312,7 @@ def read_table(path: str | os.PathLike[str], *, label: str | None = None, allowe
         names: dict[str, None] = {}
         for _, record in records:
             names.update(dict.fromkeys(record))
+        check_column_names(list(names), label=shown)
         columns = {str(k).strip().lower(): [r.get(k) for _, r in records] for k in names}
         table = RawTable(shown, columns, len(records), [n for n, _ in records])
     else:
@@ -288,16 +322,38 @@ def read_table(path: str | os.PathLike[str], *, label: str | None = None, allowe
     return table
 
 
+def check_column_names(names: Sequence[object], *, label: str) -> None:
+    """Refuse column names that become equal once lower-cased and stripped (``id`` and ``ID``)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = str(name).strip().lower()
+        if key in seen:
+            raise InputError(
+                f"{label} has the columns {_clip(seen[key], 40)!r} and {_clip(str(name), 40)!r}, which embdiff "
+                "cannot tell apart (column names ignore case and surrounding spaces); rename or drop one of them"
+            )
+        seen[key] = str(name)
+
+
 def _read_delimited(text: str, *, sep: str, label: str) -> RawTable:
+    kind = "CSV" if sep == "," else "tab-separated"
     try:
         frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         raise InputError(f"{label} is empty: it holds no header and no records; write the file again") from None
     except (pd.errors.ParserError, ValueError) as exc:
         raise InputError(
-            f"{label}: not a valid {'CSV' if sep == ',' else 'tab-separated'} table ({short_error(exc)}); "
+            f"{label}: not a valid {kind} table ({short_error(exc)}); "
             "every row needs as many fields as the header; quote fields that hold the separator"
         ) from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        # pandas silently turns the first field into an index when the first data row has more
+        # fields than the header, shifting every column by one.
+        raise InputError(
+            f"{label}, data row 1: more fields than the header has ({len(frame.columns)}); "
+            f"every row of a {kind} table needs as many fields as the header; quote fields that hold the separator"
+        )
+    check_column_names(list(frame.columns), label=label)
     columns = {str(c).strip().lower(): frame[c].tolist() for c in frame.columns}
     return RawTable(label, columns, len(frame), unit="data row")
 
@@ -311,8 +367,29 @@ def _read_parquet_columns(path: Path, *, label: str) -> RawTable:
             f"{label} is not a readable Parquet file ({short_error(exc)}): it may be truncated or corrupt; "
             "write it again"
         ) from None
-    columns = {str(name).strip().lower(): table.column(name).to_pylist() for name in table.column_names}
+    check_column_names(table.column_names, label=label)
+    columns = {
+        str(name).strip().lower(): arrow_values(table.column(name), label=label, name=name)
+        for name in table.column_names
+    }
     return RawTable(label, columns, table.num_rows)
+
+
+# Converting Arrow values to Python objects fails in many ways on damaged or unusual columns
+# (a date out of range, invalid UTF-8, an unknown time zone).
+_ARROW_VALUE_ERRORS = (pa.ArrowException, ValueError, OverflowError, TypeError, KeyError, UnicodeDecodeError)
+
+
+def arrow_values(column: pa.ChunkedArray | pa.Array, *, label: str, name: str) -> list[Any]:
+    """The values of one Arrow column as Python objects; an InputError naming the column when they cannot be."""
+    try:
+        values: list[Any] = column.to_pylist()
+    except _ARROW_VALUE_ERRORS as exc:
+        raise InputError(
+            f"{label}: the column {_clip(str(name), 40)!r} cannot be read ({short_error(exc)}): it is damaged "
+            "or of an unusual type (such as a date out of range); write it again with plain strings and numbers"
+        ) from None
+    return values
 
 
 def check_record_id(value: object, *, where: str, what: str = "id") -> str:
@@ -321,11 +398,20 @@ def check_record_id(value: object, *, where: str, what: str = "id") -> str:
     Strings and integers (``7`` becomes ``"7"``) pass; empty, missing and other values raise.
     """
     if isinstance(value, str):
-        if value.strip():
-            return value.strip()
-        raise InputError(f"{where}: the {what} is empty; give every record a unique, non-empty {what}")
-    if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
-        return str(value)
+        text = value.strip()
+        if not text:
+            raise InputError(f"{where}: the {what} is empty; give every record a unique, non-empty {what}")
+    elif isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+        text = str(value)
+    else:
+        text = ""
+    if text:
+        if len(text) > MAX_ID_LENGTH:
+            raise InputError(
+                f"{where}: the {what} is {len(text)} characters long (starts {_clip(text, 30)!r}); "
+                f"ids may have at most {MAX_ID_LENGTH} characters: use a shorter id, e.g. a hash of the long one"
+            )
+        return text
     if value is None:
         raise InputError(f"{where}: the record has no {what}; give every record a unique, non-empty {what}")
     raise InputError(

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from diagnostics._validation import InputError
+from diagnostics._validation import InputError, check_k
 
 APP_PATH = Path(__file__).resolve().parents[1] / "app.py"
 
@@ -52,7 +52,7 @@ def _add_compare_options(p: argparse.ArgumentParser) -> None:
     tuned = p.add_mutually_exclusive_group(required=True)
     tuned.add_argument("--tuned", metavar="MODEL", help="tuned model: local directory or hub name")
     tuned.add_argument("--tuned-vectors", metavar="FILE", help="tuned vectors, same formats as --base-vectors")
-    p.add_argument("--k", type=int, default=10, help="neighbours / top-k for the label-free signals (default 10)")
+    p.add_argument("--k", default="10", help="neighbours / top-k for the label-free signals (default 10)")
     p.add_argument("--split", default="test", help="qrels split of BEIR directories (default test)")
     p.add_argument("--config", metavar="FILE", help="TOML file overriding the verdict thresholds")
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON")
@@ -67,6 +67,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from diagnostics.report import check_output_path, domain_table_text, write_json
 
     progress = _Progress()
+    args.k = check_k(args.k)  # before any loading or encoding: a bad --k costs nothing
     config = load_config(args.config)
     if args.json:
         check_output_path(args.json)

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from diagnostics._validation import (
+    MAX_ID_LENGTH,
     TABLE_SUFFIXES,
     InputError,
     RawTable,
@@ -178,6 +179,11 @@ def _as_domain(value: object, default: str | None, *, where: str) -> str:
         raise InputError(
             f"{where}: the domain must be a string, found {type(value).__name__}; write it as a (quoted) string"
         )
+    if len(value.strip()) > MAX_ID_LENGTH:
+        raise InputError(
+            f"{where}: the domain is {len(value.strip())} characters long; a domain is a short name "
+            f"(at most {MAX_ID_LENGTH} characters) such as 'legal'; shorten it"
+        )
     return value.strip()
 
 
@@ -222,16 +228,23 @@ def _records(
     return pd.DataFrame({name: pd.Series(columns[name], dtype=str) for name in names})
 
 
+#: Relevance grades are small integers; anything outside this range is a broken file, not a grade.
+_MAX_SCORE = 2**31 - 1
+
+
 def _as_score(value: object, *, where: str) -> int:
-    if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
-        return int(value)
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
-        return int(value.strip())
+    score: int | None = None
+    if isinstance(value, float):
+        score = int(value) if math.isfinite(value) and value.is_integer() else None
+    elif isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+        score = int(value)
+    elif isinstance(value, str) and re.fullmatch(r"[+-]?\d{1,12}", value.strip()):
+        score = int(value.strip())
+    if score is not None and -_MAX_SCORE <= score <= _MAX_SCORE:
+        return score
     raise InputError(
-        f"{where}: the score {str(value)[:20]!r} is not a whole number; relevance scores are integers "
-        "(0 = not relevant, 1 or more = relevant)"
+        f"{where}: the score {str(value)[:20]!r} is not a whole number within ±{_MAX_SCORE}; "
+        "relevance scores are integers (0 = not relevant, 1 or more = relevant)"
     )
 
 
@@ -392,7 +405,7 @@ def _load_beir_parts(root: Path, *, split: str, default_domain: str | None) -> _
         )
     else:
         queries = _empty(QUERY_COLUMNS)
-    qrels = _empty(QREL_COLUMNS)
+    qrels = _qrels_frame([], [], [])
     if qrels_path is not None:
         qrels_label = f"{root.name}/qrels/{split}.tsv"
         qrels = _qrels(_read_qrels_tsv(qrels_path, label=qrels_label), corpus, queries)
@@ -424,7 +437,7 @@ def _load_table_parts(
     if queries is not None:
         query_frame = _records(read_table(queries, allowed=_TABLE_FORMATS), kind="query", default_domain=default_domain)
         names.append(Path(queries).name)
-    qrel_frame = _empty(QREL_COLUMNS)
+    qrel_frame = _qrels_frame([], [], [])
     if qrels is not None:
         if queries is None:
             raise InputError(

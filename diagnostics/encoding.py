@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from diagnostics._home import embdiff_home
-from diagnostics._validation import InputError, check_k
+from diagnostics._validation import InputError, check_k, display_path, short_error
 from diagnostics.dataset import Dataset
 from diagnostics.vectors import Embeddings
 
@@ -84,7 +84,10 @@ _IGNORED_SUFFIXES = (".md", ".h5", ".msgpack", ".ot", ".onnx", ".gguf", ".lock",
 
 
 def _shown(model: object) -> str:
+    """A model as named in a message: a hub name as given, a path as its last two parts only."""
     text = os.fspath(model) if isinstance(model, str | os.PathLike) else repr(model)
+    if isinstance(model, os.PathLike) or _looks_like_path(text):
+        text = display_path(text.rstrip("/\\")) or text
     return text if len(text) <= 200 else text[:197] + "..."
 
 
@@ -224,19 +227,19 @@ def _locate(model: str | os.PathLike[str], *, device: str) -> tuple[Path, Senten
     if path.is_dir():
         if not _is_model_dir(path):
             raise InputError(
-                f"model directory {name!r} is not a sentence-transformers model: expected modules.json "
+                f"model directory {_shown(name)!r} is not a sentence-transformers model: expected modules.json "
                 "or config.json in it; pass the directory the model was saved to "
                 "(SentenceTransformer.save)"
             )
         return path.resolve(), None
     if path.exists():
         raise InputError(
-            f"model {name!r} is a file, but a model is a directory (config.json, weights, tokenizer); "
+            f"model {_shown(name)!r} is a file, but a model is a directory (config.json, weights, tokenizer); "
             "pass the directory that contains it"
         )
     if isinstance(model, os.PathLike) or _looks_like_path(name):
         raise InputError(
-            f"model directory {name!r} does not exist; check the path, or download the model on a "
+            f"model directory {_shown(name)!r} does not exist; check the path, or download the model on a "
             "machine with hub access and pass the local directory"
         )
     return _locate_hub(name, device=device)
@@ -274,7 +277,7 @@ def load_model(model: str | os.PathLike[str], *, device: str = "cpu") -> Sentenc
     except (OSError, ValueError) as exc:
         raise InputError(
             f"model {_shown(model)!r} could not be loaded from {directory.name!r}: "
-            f"{type(exc).__name__}: {str(exc)[:300]}; pass a directory written by SentenceTransformer.save"
+            f"{type(exc).__name__}: {short_error(exc, limit=300)}; pass a directory written by SentenceTransformer.save"
         ) from exc
     # nn.Module.__setattr__ would accept it too; __dict__ keeps it out of the module machinery.
     loaded.__dict__[_SOURCE_ATTR] = str(directory)

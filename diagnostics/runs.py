@@ -30,7 +30,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from diagnostics._home import embdiff_home
-from diagnostics._validation import InputError, check_run_id
+from diagnostics._validation import RUN_ID_PATTERN, InputError, check_run_id, short_error
 
 __all__ = ["RunStore", "RunCorruptError", "RunNotFoundError", "SavedRun", "run_id_for"]
 
@@ -38,6 +38,9 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,63}$")
 _TMP_PREFIX = ".tmp-"
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+#: Manifest key listing every array and table of a run with its size in bytes, checked on open.
+CONTENTS = "contents"
+_FOLDERS = {"arrays": ".npy", "tables": ".parquet"}
 
 
 class RunNotFoundError(InputError):
@@ -84,48 +87,100 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _listed(manifest: Mapping[str, Any], folder: str) -> dict[str, Any] | None:
+    """The ``{name: size}`` list of ``folder`` in a manifest; ``None`` for runs written without one."""
+    contents = manifest.get(CONTENTS)
+    listed = contents.get(folder) if isinstance(contents, dict) else None
+    return listed if isinstance(listed, dict) else None
+
+
 @dataclass(frozen=True)
 class SavedRun:
-    """Read access to one saved run. Arrays open memory-mapped."""
+    """Read access to one saved run. Arrays open memory-mapped.
+
+    The manifest lists every array and table with the size it was written with: a file that is
+    listed but missing, or whose size changed (truncated, overwritten), raises
+    :class:`RunCorruptError` when it is read, before any parsing.
+    """
 
     run_id: str
     path: Path
     manifest: dict[str, Any]
 
+    def _file(self, folder: str, name: str) -> Path:
+        noun = folder[:-1]
+        file = self.path / folder / f"{_check_name(name)}{_FOLDERS[folder]}"
+        try:
+            size = file.stat().st_size if file.is_file() else None
+        except OSError:
+            size = None
+        if size is None:
+            raise RunCorruptError(f"run {self.run_id} has no {noun} {name!r}; the run is incomplete or damaged")
+        written = (_listed(self.manifest, folder) or {}).get(name)
+        if written is not None and written != size:
+            raise RunCorruptError(
+                f"run {self.run_id}: {noun} {name!r} cannot be read: it has {size} bytes but {written} were "
+                "written (truncated or overwritten); the run is damaged: delete it and make it again"
+            )
+        return file
+
     def array(self, name: str, *, mmap: bool = True) -> NDArray[Any]:
         """Load array ``name`` (memory-mapped by default: a page reads only what it shows)."""
-        file = self.path / "arrays" / f"{_check_name(name)}.npy"
-        if not file.is_file():
-            raise RunCorruptError(f"run {self.run_id} has no array {name!r}; the run is incomplete or damaged")
+        file = self._file("arrays", name)
         try:
             loaded: NDArray[Any] = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
         except (ValueError, OSError) as err:
-            raise RunCorruptError(f"run {self.run_id}: array {name!r} cannot be read ({err})") from None
+            raise RunCorruptError(
+                f"run {self.run_id}: array {name!r} cannot be read ({short_error(err)}); the run is damaged: "
+                "delete it and make it again"
+            ) from None
         return loaded
 
     def table(self, name: str, *, columns: list[str] | None = None) -> pd.DataFrame:
         """Load table ``name`` (Parquet), optionally only some columns."""
-        file = self.path / "tables" / f"{_check_name(name)}.parquet"
-        if not file.is_file():
-            raise RunCorruptError(f"run {self.run_id} has no table {name!r}; the run is incomplete or damaged")
+        file = self._file("tables", name)
         try:
             return pd.read_parquet(file, columns=columns)
         except Exception as err:  # pyarrow raises many types for damaged files
             raise RunCorruptError(f"run {self.run_id}: table {name!r} cannot be read ({type(err).__name__})") from None
 
     def has_array(self, name: str) -> bool:
-        return (self.path / "arrays" / f"{_check_name(name)}.npy").is_file()
+        """Whether the run has array ``name`` (listed in its manifest, or on disk for older runs)."""
+        listed = _listed(self.manifest, "arrays")
+        return name in listed if listed is not None else (self.path / "arrays" / f"{_check_name(name)}.npy").is_file()
 
     def has_table(self, name: str) -> bool:
+        """Whether the run has table ``name`` (listed in its manifest, or on disk for older runs)."""
+        listed = _listed(self.manifest, "tables")
+        if listed is not None:
+            return name in listed
         return (self.path / "tables" / f"{_check_name(name)}.parquet").is_file()
+
+    def verify(self) -> None:
+        """Check that every array and table the manifest lists is present with its written size.
+
+        Raises
+        ------
+        RunCorruptError
+            Naming the first missing or resized file.
+        """
+        for folder in _FOLDERS:
+            for name in _listed(self.manifest, folder) or {}:
+                self._file(folder, str(name))
 
 
 class RunStore:
     """Saved runs under ``root`` (default ``$EMBDIFF_HOME/runs``)."""
 
     def __init__(self, root: Path | str | None = None) -> None:
-        self.root = Path(root) if root is not None else embdiff_home() / "runs"
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root = Path(root) if root is not None else embdiff_home() / "runs"
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise InputError(
+                f"the run store cannot be created ({err.strerror or type(err).__name__}); "
+                "set EMBDIFF_HOME to a writable directory"
+            ) from None
 
     def path(self, run_id: str) -> Path:
         """The directory of a run; ``run_id`` is validated first, so no path can escape the store."""
@@ -138,8 +193,8 @@ class RunStore:
         """Manifests of every complete run, newest first; damaged runs are listed with ``error``."""
         runs: list[dict[str, Any]] = []
         for entry in self.root.iterdir():
-            if entry.name.startswith(".") or not entry.is_dir():
-                continue
+            if not RUN_ID_PATTERN.fullmatch(entry.name) or not entry.is_dir():
+                continue  # temporary directories of writers (.tmp-…) and anything that is not a run
             try:
                 runs.append(self.open(entry.name).manifest)
             except RunNotFoundError:
@@ -187,26 +242,32 @@ class RunStore:
         """Write a run atomically: everything into a temporary directory, fsync, one rename.
 
         If the run already exists it is left untouched and returned (runs are immutable).
-        On any error the temporary directory is removed and nothing is visible.
+        On any error the temporary directory is removed and nothing is visible. Temporary directories
+        of writers killed more than an hour ago are removed first (:meth:`cleanup`).
         """
         final = self.path(run_id)
         if self.exists(run_id):
             return self.open(run_id)
+        self.cleanup()  # leftovers of writers killed more than an hour ago
         tmp = self.root / f"{_TMP_PREFIX}{run_id}-{uuid.uuid4().hex[:8]}"
+        contents: dict[str, dict[str, int]] = {"arrays": {}, "tables": {}}
         try:
             (tmp / "arrays").mkdir(parents=True)
             (tmp / "tables").mkdir()
             for name, array in (arrays or {}).items():
-                with open(tmp / "arrays" / f"{_check_name(name)}.npy", "wb") as fh:
+                file = tmp / "arrays" / f"{_check_name(name)}.npy"
+                with open(file, "wb") as fh:
                     np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
                     fh.flush()
                     os.fsync(fh.fileno())
+                contents["arrays"][name] = file.stat().st_size
             for name, table in (tables or {}).items():
                 file = tmp / "tables" / f"{_check_name(name)}.parquet"
                 table.to_parquet(file, index=False)
                 with open(file, "rb") as fh:
                     os.fsync(fh.fileno())
-            body = {**manifest, "run_id": run_id, "format_version": FORMAT_VERSION}
+                contents["tables"][name] = file.stat().st_size
+            body = {**manifest, "run_id": run_id, "format_version": FORMAT_VERSION, CONTENTS: contents}
             body.setdefault("created_at", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
             with open(tmp / MANIFEST, "w", encoding="utf-8") as fh:
                 json.dump(body, fh, indent=2, sort_keys=True, default=str)
@@ -222,8 +283,10 @@ class RunStore:
             _fsync_dir(self.root)
         except OSError as err:
             shutil.rmtree(tmp, ignore_errors=True)
+            # numpy reports a short write (disk full, file size limit) without an errno
+            reason = err.strerror or f"a file was written only in part ({short_error(err)}): is the disk full?"
             raise InputError(
-                f"could not save run {run_id}: {err.strerror or err} — free disk space or set EMBDIFF_HOME "
+                f"could not save run {run_id}: {reason} — free disk space or set EMBDIFF_HOME "
                 "to a writable directory; nothing was saved"
             ) from None
         except BaseException:
@@ -236,7 +299,11 @@ class RunStore:
         removed = 0
         now = time.time()
         for entry in self.root.glob(f"{_TMP_PREFIX}*"):
-            if now - entry.stat().st_mtime > max_age_seconds:
+            try:
+                age = now - entry.stat().st_mtime
+            except OSError:  # another process removed it meanwhile
+                continue
+            if age > max_age_seconds:
                 shutil.rmtree(entry, ignore_errors=True)
                 removed += 1
         return removed

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import tempfile
+import tokenize
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from diagnostics._validation import (
     InputError,
+    arrow_values,
+    check_column_names,
     check_file,
     check_record_id,
     display_path,
@@ -348,6 +352,7 @@ def _read_parquet_vectors(path: Path, *, label: str) -> tuple[list[str], list[st
             f"{label} is not a readable Parquet file ({short_error(exc)}): it may be truncated or corrupt; "
             "export the vectors again"
         ) from None
+    check_column_names(schema.names, label=label)
     names = {name.strip().lower(): name for name in schema.names}
     found = ", ".join(repr(n) for n in schema.names[:12]) or "none"
     embedding_name = next((names[n] for n in _EMBEDDING_COLUMNS if n in names), None)
@@ -370,8 +375,8 @@ def _read_parquet_vectors(path: Path, *, label: str) -> tuple[list[str], list[st
         ) from None
     if table.num_rows == 0:
         raise InputError(f"{label} holds no vectors (0 rows); export the vectors again")
-    raw_ids = table.column(names["id"]).to_pylist()
-    raw_kinds = table.column(names["kind"]).to_pylist()
+    raw_ids = arrow_values(table.column(names["id"]), label=label, name=names["id"])
+    raw_kinds = arrow_values(table.column(names["kind"]), label=label, name=names["kind"])
     ids = [check_record_id(v, where=f"{label}, row {n + 1}") for n, v in enumerate(raw_ids)]
     kinds = [
         _check_kind(k, where=f"{label}, row {n + 1} (id {i!r})")
@@ -425,16 +430,31 @@ def _read_npy(path: Path, *, label: str) -> NDArray[np.float32]:
         with path.open("rb") as handle:
             version = np.lib.format.read_magic(handle)
             if version == (1, 0):
-                _, _, dtype = np.lib.format.read_array_header_1_0(handle)
+                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
             else:
-                _, _, dtype = np.lib.format.read_array_header_2_0(handle)
-    except (ValueError, OSError, EOFError) as exc:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+            data_offset = handle.tell()
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError, tokenize.TokenError) as exc:
+        # numpy parses the header with ast/tokenize: a damaged one raises any of these
         raise InputError(f"{corrupt} ({short_error(exc)}): save the array with numpy.save") from None
     if dtype.hasobject:
         raise InputError(
             f"{label} holds Python objects (a pickled array), which embdiff never loads; "
             "save a numeric array: numpy.save(path, matrix.astype('float32'))"
         )
+    # The header's shape decides how much numpy allocates: check it against the file's size first,
+    # so a truncated file or a forged header never asks for more memory than the file holds.
+    expected = math.prod(int(n) for n in shape) * dtype.itemsize
+    found = path.stat().st_size - data_offset
+    if expected != found:
+        raise InputError(
+            f"{corrupt}: its header announces shape {tuple(shape)} of {dtype} ({expected} bytes of data) "
+            f"but the file holds {found} bytes after the header; it is truncated or damaged; save it again"
+        )
+    if dtype.kind not in "fiu":
+        raise InputError(f"{label} holds {dtype} values, not numbers; save the vectors as a float32 array")
+    if len(shape) != 2:
+        raise InputError(f"{label} has shape {tuple(shape)}; expected a 2-D array (n_vectors, dim), one vector per row")
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
