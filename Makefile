@@ -9,7 +9,11 @@ PORT ?= 8501
 
 .PHONY: run test lint typecheck pytest sample bench chromium
 
+# The sample run is made (or reopened, it is saved) before the server starts, so UMAP's one-off
+# numba compilation never lands on a user's first click.
 run: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/embdiff compare --dataset sample_data/corpus \
+	  --base-vectors sample_data/vectors/base.parquet --tuned-vectors sample_data/vectors/tuned.parquet > /dev/null
 	$(BIN)/embdiff app --port $(PORT)
 
 test: $(STAMP) chromium lint typecheck pytest

@@ -1,0 +1,74 @@
+"""The bundled sample: its corpus, its committed vectors and its manifest agree with each other."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from diagnostics.dataset import load_dataset
+from diagnostics.knn import exact_top_k
+from diagnostics.retrieval import retrieval_metrics
+from diagnostics.sample import load_sample, sample_manifest, sample_paths
+
+PATHS = sample_paths()
+
+
+def test_corpus_shape() -> None:
+    dataset = load_dataset(PATHS.corpus)
+    summary = dataset.summary().set_index("domain")
+    assert len(summary) >= 6
+    assert len(dataset.docs) >= 400 and len(dataset.queries) >= 150
+    assert (summary["n_judged_queries"] == summary["n_queries"]).all()
+    per_query = Counter(dataset.qrels[dataset.qrels["score"] > 0]["query_id"])
+    assert set(per_query.values()) <= {1, 2, 3}
+    assert len(per_query) == len(dataset.queries)
+    qdom = dict(zip(dataset.queries["id"], dataset.queries["domain"], strict=True))
+    ddom = dict(zip(dataset.docs["id"], dataset.docs["domain"], strict=True))
+    assert all(qdom[q] == ddom[d] for q, d in zip(dataset.qrels["query_id"], dataset.qrels["doc_id"], strict=True))
+    assert dataset.docs["text"].is_unique and dataset.queries["text"].is_unique
+
+
+def test_training_pairs_are_separate_from_the_test_set() -> None:
+    dataset = load_dataset(PATHS.corpus)
+    manifest = sample_manifest()
+    domain = manifest["recipe"]["train_domain"]
+    lines = (PATHS.train / f"{domain}.jsonl").read_text(encoding="utf-8").splitlines()
+    pairs = [json.loads(line) for line in lines if line.strip()]
+    assert len(pairs) == manifest["recipe"]["train_pairs"] >= 100
+    assert not {p["query"] for p in pairs} & set(dataset.queries["text"])
+    assert not {p["positive"] for p in pairs} & set(dataset.docs["text"])
+    assert sorted(p.name for p in PATHS.train.glob("*.jsonl")) == [f"{domain}.jsonl"]
+
+
+def test_committed_vectors_match_the_corpus_and_the_manifest() -> None:
+    dataset, base, tuned = load_sample()
+    manifest = sample_manifest()
+    assert manifest["dataset"]["fingerprint"] == dataset.fingerprint()
+    assert base.docs.shape == (len(dataset.docs), 384) and tuned.queries.shape == (len(dataset.queries), 384)
+    assert not np.allclose(base.docs, tuned.docs), "the tuned vectors must differ from the base vectors"
+    for emb, side in ((base, "base"), (tuned, "tuned")):
+        ranking, _ = exact_top_k(emb.queries, emb.docs, k=100)
+        table = retrieval_metrics(dataset, ranking)
+        measured = table.groupby("domain")["ndcg@10"].mean()
+        for domain, value in measured.items():
+            assert manifest["ndcg@10"][domain][side] == pytest.approx(value, abs=1e-4)
+
+
+def test_manifest_reports_the_recipe_and_versions() -> None:
+    manifest = sample_manifest()
+    recipe = manifest["recipe"]
+    for key in ("train_domain", "epochs", "learning_rate", "batch_size", "seed", "loss", "train_pairs"):
+        assert key in recipe
+    assert {"sentence-transformers", "torch", "transformers"} <= set(manifest["versions"])
+
+
+def test_the_sample_shows_the_trap() -> None:
+    """In-domain gain, off-domain losses — as measured and written in the manifest."""
+    manifest = sample_manifest()
+    domain = manifest["recipe"]["train_domain"]
+    deltas = {d: v["delta"] for d, v in manifest["ndcg@10"].items() if d != "overall"}
+    assert deltas[domain] > 0
+    assert sum(v < 0 for d, v in deltas.items() if d != domain) >= 2
