@@ -228,9 +228,9 @@ def test_the_documented_options_parse() -> None:
                               "--k", "5", "--split", "dev", "--config", "c.toml", "--json", "o.json",
                               "--no-projection"])
     assert (args.command, args.dataset, args.base, args.tuned_vectors) == ("check", ["a", "b"], "m1", "t.npy")
-    assert (args.k, args.split, args.config, args.json, args.no_projection) == (5, "dev", "c.toml", "o.json", True)
+    assert (args.k, args.split, args.config, args.json, args.no_projection) == ("5", "dev", "c.toml", "o.json", True)
     defaults = parser.parse_args(["compare", "--dataset", "a", "--base", "m", "--tuned", "n"])
-    assert (defaults.k, defaults.split, defaults.no_projection) == (10, "test", False)
+    assert (defaults.k, defaults.split, defaults.no_projection) == ("10", "test", False)  # check_k validates
     for bad in (["compare", "--dataset", "a", "--base", "m", "--base-vectors", "v", "--tuned", "n"],
                 ["compare", "--dataset", "a", "--tuned", "n"]):
         with pytest.raises(SystemExit):

@@ -1,4 +1,4 @@
-"""Cached loaders for the UI: every heavy call into :mod:`diagnostics` goes through here."""
+"""Cached calls into :mod:`diagnostics`. Shared by every session of the server, bounded in size."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from diagnostics.compare import load_comparison
+from diagnostics.result import Comparison
 from diagnostics.sample import load_sample, sample_manifest
 
 
@@ -24,4 +26,11 @@ def bundled_manifest() -> dict[str, Any]:
 @st.cache_data(max_entries=1)
 def bundled_summary() -> pd.DataFrame:
     dataset, _, _ = bundled_sample()
-    return dataset.summary()
+    summary: pd.DataFrame = dataset.summary()
+    return summary
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Opening the saved run…")
+def open_run(run_id: str) -> Comparison:
+    """A saved run, opened once per server (arrays memory-mapped) and shared by every session."""
+    return load_comparison(run_id)

@@ -1,0 +1,68 @@
+"""Overview / sign-off: verdict, per-domain table, Δ-with-CI chart, review form and history, exports."""
+
+from ui.bootstrap import page_guard
+
+page_guard()
+
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from diagnostics import plots  # noqa: E402
+from diagnostics._validation import InputError  # noqa: E402
+from diagnostics.report import summary_frame  # noqa: E402
+from diagnostics.result import METRICS  # noqa: E402
+from diagnostics.reviews import DECISIONS, ReviewStore  # noqa: E402
+from ui.exports import export_csv, export_html, export_json  # noqa: E402
+from ui.safe import escape_markdown  # noqa: E402
+from ui.state import require_run, share_url  # noqa: E402
+
+state, result = require_run()
+st.title("Overview")
+models = result.manifest["models"]
+st.text(f"Run {result.run_id} · base {models['base']} · tuned {models['tuned']}")
+
+banner = {"PASS": st.success, "WARN": st.warning, "FAIL": st.error}[result.verdict]
+banner(f"Verdict: {result.verdict}")
+for reason in result.reasons:
+    st.text(f"• {reason}")
+st.caption(
+    "Only judged retrieval (qrels) can FAIL a domain. Neighbourhood overlap, displacement and collapse measure "
+    "how much the space moved, not whether retrieval got worse: they point to where to look."
+)
+
+metric = st.selectbox("Metric", METRICS, index=0)
+st.dataframe(summary_frame(result, metric=metric), hide_index=True, width="stretch")
+st.plotly_chart(plots.delta_ci_figure(result.domains, metric=metric), width="stretch")
+
+st.subheader("Sign-off")
+link = share_url("overview")
+st.caption("Review link (copy it into the ticket; it reopens this exact view):")
+st.code(link, language=None)
+store = ReviewStore()
+with st.form("review", clear_on_submit=True):
+    reviewer = st.text_input("Reviewer", max_chars=100)
+    decision = st.radio("Decision", DECISIONS, horizontal=True)
+    comment = st.text_area("Comment", max_chars=5000)
+    if st.form_submit_button("Record review", type="primary"):
+        try:
+            store.add(result.run_id, reviewer=reviewer, decision=decision, comment=comment)
+            st.success("Review recorded.")
+        except InputError as err:
+            st.error(escape_markdown(err))
+history = store.history(result.run_id)
+st.caption(f"Review history ({len(history)})")
+if history:
+    st.dataframe(
+        pd.DataFrame([{"time (UTC)": r.created_at, "reviewer": r.reviewer, "decision": r.decision,
+                       "comment": r.comment} for r in history]),
+        hide_index=True, width="stretch",
+    )
+
+st.subheader("Exports")
+d1, d2, d3 = st.columns(3)
+d1.download_button("HTML report", lambda: export_html(result.run_id), file_name=f"embdiff-{result.run_id}.html",
+                   mime="text/html", on_click="ignore")
+d2.download_button("JSON", lambda: export_json(result.run_id), file_name=f"embdiff-{result.run_id}.json",
+                   mime="application/json", on_click="ignore")
+d3.download_button("Per-query CSV", lambda: export_csv(result.run_id), file_name=f"embdiff-{result.run_id}.csv",
+                   mime="text/csv", on_click="ignore")

@@ -1,0 +1,80 @@
+"""Projection: the base and tuned maps side by side (or overlaid), coloured by domain, overlap or Δ."""
+
+from ui.bootstrap import page_guard
+
+page_guard()
+
+import streamlit as st  # noqa: E402
+
+from diagnostics import plots  # noqa: E402
+from diagnostics.neighbors import stratified_sample  # noqa: E402
+from ui.safe import escape_markdown  # noqa: E402
+from ui.state import (  # noqa: E402
+    COLORS,
+    PAGES,
+    link_params,
+    require_run,
+    set_params,
+    stop_page,
+    synced,
+    wrote,
+)
+
+state, result = require_run()
+st.title("Projection")
+points = result.projection
+if points is None:
+    st.info("This run was made without the projection (--no-projection). Make it again with the projection "
+            "to see the maps.")
+    stop_page()
+g = result.manifest.get("global", {})
+st.caption(
+    f"{len(points)} points (documents and queries, stratified by domain above the cap) · trustworthiness "
+    f"base {g.get('trustworthiness_base', float('nan')):.3f}, tuned {g.get('trustworthiness_tuned', float('nan')):.3f}"
+    " · displacement shows how far a point moved between the aligned maps: movement, not damage."
+)
+c1, c2, c3 = st.columns([4, 2, 2])
+options = ["all domains", *result.manifest["dataset"]["domains"]]
+picked = c2.selectbox("Domain", options, key=synced("projection_domain", state.domain or "all domains"))
+domain = None if picked == "all domains" else picked
+set_params(domain=domain)
+wrote("projection_domain", picked)
+labels = {"domain": "domain", "overlap": "overlap (documents)", "delta": "Δ nDCG@10 (queries)"}
+captions = {"overlap": "neighbourhood overlap (documents)", "delta": "Δ nDCG@10 (queries)"}
+color = c1.radio("Colour by", COLORS, format_func=labels.__getitem__, horizontal=True,
+                 key=synced("colour", state.color))
+set_params(color=color if color != "domain" else None)
+wrote("colour", color)
+n_points = len(points)
+if n_points > 500:
+    step = max(1, (n_points - 500) // 100)
+    low = n_points - step * ((n_points - 500) // step)  # so that every step, and the default, is reachable
+    cap = c3.slider("Points shown", min_value=low, max_value=n_points, value=n_points, step=step)
+else:
+    cap = n_points
+    c3.caption(f"All {n_points} points shown")
+if cap < len(points):
+    points = points.iloc[stratified_sample(points["domain"].astype(str).to_numpy(), max_items=cap, random_state=0)]
+if domain:
+    points = points[points["domain"] == domain]
+overlay = st.toggle("Overlay the maps, with a line from each point's base to its tuned position", value=False)
+shown = points if color == "domain" else points.dropna(subset=[color])
+if color != "domain":
+    st.caption(f"Colouring by {captions[color]}: only the {len(shown)} points that carry it are drawn.")
+
+fig = plots.projection_figure(shown, color_by=color, overlay=overlay)
+event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode=("box", "lasso"), key="proj")
+selected = event.selection.points if event is not None else []
+st.subheader(f"Selection ({len(selected)})")
+if not selected:
+    st.caption("Drag a box or lasso on either map to list the points it covers.")
+else:
+    ids = {str(p["customdata"][0]) for p in selected if p.get("customdata")}
+    table = shown[shown["id"].astype(str).isin(ids)][["id", "kind", "domain", "displacement", "overlap", "delta"]]
+    st.dataframe(table.sort_values("displacement", ascending=False), hide_index=True, width="stretch",
+                 key="selection_table")
+    queries = table[table["kind"] == "query"]["id"].astype(str).tolist()
+    if queries:
+        pick = st.selectbox("Open a selected query", queries)
+        st.page_link(PAGES["queries"][0], label=escape_markdown(f"Open {pick} in Queries"),
+                     query_params=link_params(query=pick))

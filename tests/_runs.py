@@ -1,0 +1,142 @@
+"""Saved runs for the app tests: the bundled sample and a small dataset full of hostile text.
+
+Each run is computed once per test session into a cache folder and copied into the run store a
+test (or a server it starts) uses, so every test still gets its own isolated ``EMBDIFF_HOME``.
+Nothing here hard-codes the sample's numbers: tests read what they expect from the run itself.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from diagnostics.compare import compare_inputs
+from diagnostics.dataset import load_dataset
+from diagnostics.drilldown import most_changed_docs, query_list
+from diagnostics.result import Comparison, load_comparison
+from diagnostics.runs import RunStore
+from diagnostics.sample import load_sample
+from diagnostics.vectors import load_vectors, pair_vectors, write_vectors
+
+# Untrusted text that must stay text: raw HTML with a script, a markdown image that would fetch,
+# a markdown link with a javascript: URL.
+EVIL_HTML = "<img src=x onerror=alert(1)>"
+EVIL_IMAGE = "![t](http://127.0.0.1:9/x.png)"
+EVIL_LINK = "[x](javascript:alert(1))"
+EVIL = f"{EVIL_HTML} {EVIL_IMAGE} {EVIL_LINK}"
+# File names cannot hold "/", so the vector files carry a relative image and the link instead.
+EVIL_BASE_FILE = f"{EVIL_HTML}.parquet"
+EVIL_TUNED_FILE = f"![t](x.png) {EVIL_LINK}.parquet"
+
+UNTRUSTED_K = 5
+_DOMAINS = ("alpha", "beta", "gamma")
+_DOCS_PER_DOMAIN = 12
+_QUERIES_PER_DOMAIN = 4
+
+
+def _install(source: Path, runs_dir: Path) -> None:
+    target = runs_dir / source.name
+    if not target.exists():
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(source, target)
+
+
+def sample_run(runs_dir: Path, cache: Path, *, projection: bool = True) -> str:
+    """The bundled sample compared (k=10), saved under ``runs_dir``; returns its run id."""
+    marker = cache / f"sample-{'proj' if projection else 'noproj'}.id"
+    if not marker.is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        dataset, base, tuned = load_sample()
+        result = compare_inputs(dataset, base, tuned, projection=projection, store=RunStore(cache / "runs"))
+        marker.write_text(result.run_id)
+    run_id = marker.read_text().strip()
+    _install(cache / "runs" / run_id, runs_dir)
+    return run_id
+
+
+def _write_untrusted_dataset(root: Path) -> dict[str, str]:
+    """A three-domain BEIR directory whose texts, titles and some ids are hostile; returns those ids."""
+    root.mkdir(parents=True)
+    (root / "qrels").mkdir()
+    evil_doc = EVIL_HTML  # the most changed document (see _untrusted_vectors)
+    image_doc = EVIL_IMAGE
+    evil_query = EVIL_LINK
+    docs, queries, qrels = [], [], []
+    for domain in _DOMAINS:
+        for i in range(_DOCS_PER_DOMAIN):
+            doc_id = f"{domain}-{i:02d}"
+            if domain == "alpha" and i == 0:
+                doc_id = evil_doc
+            elif domain == "alpha" and i == 1:
+                doc_id = image_doc
+            docs.append({"_id": doc_id, "title": f"{EVIL_LINK} title {i}",
+                         "text": f"{EVIL} {domain} document {i}", "domain": domain})
+        for j in range(_QUERIES_PER_DOMAIN):
+            query_id = evil_query if domain == "alpha" and j == 0 else f"{domain}-q{j}"
+            queries.append({"_id": query_id, "text": f"{EVIL} {domain} question {j}", "metadata": {"domain": domain}})
+            target = docs[_DOMAINS.index(domain) * _DOCS_PER_DOMAIN + j]["_id"]
+            qrels.append(f"{query_id}\t{target}\t1")
+    (root / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
+    (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries), encoding="utf-8")
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(qrels) + "\n",
+                                             encoding="utf-8")
+    return {"doc": evil_doc, "image_doc": image_doc, "query": evil_query}
+
+
+def _untrusted_vectors(root: Path, folder: Path) -> tuple[Path, Path]:
+    """Seeded vectors with a domain structure; the tuned space flips the hostile document to its
+    antipode, so it has the lowest neighbourhood overlap, and keeps the rest almost unchanged."""
+    dataset = load_dataset(root)
+    rng = np.random.default_rng(7)
+    dim = 16
+    centres = rng.standard_normal((len(_DOMAINS), dim))
+    ids = [*dataset.docs["id"], *dataset.queries["id"]]
+    kinds = ["doc"] * len(dataset.docs) + ["query"] * len(dataset.queries)
+    domains = [*dataset.docs["domain"], *dataset.queries["domain"]]
+    base = np.stack([centres[_DOMAINS.index(d)] for d in domains]) + 0.8 * rng.standard_normal((len(ids), dim))
+    evil_query_row = len(dataset.docs) + list(dataset.queries["id"]).index(EVIL_LINK)
+    base[evil_query_row] = base[0] + 0.05 * rng.standard_normal(dim)  # the hostile query finds the hostile doc
+    tuned = base + 0.05 * rng.standard_normal(base.shape)
+    tuned[0] = -base[0]
+    folder.mkdir(parents=True)
+    return (write_vectors(folder / EVIL_BASE_FILE, ids, kinds, base.astype(np.float32)),
+            write_vectors(folder / EVIL_TUNED_FILE, ids, kinds, tuned.astype(np.float32)))
+
+
+def untrusted_run(runs_dir: Path, cache: Path) -> tuple[str, dict[str, str]]:
+    """A run of the hostile dataset (k=5, no projection) under ``runs_dir``: its id and the hostile ids
+    (``doc`` is the most changed document, ``query`` a judged query whose base top-1 is ``doc``)."""
+    marker = cache / "untrusted.json"
+    if not marker.is_file():
+        work = cache / "untrusted"
+        if work.exists():
+            shutil.rmtree(work)
+        ids = _write_untrusted_dataset(work / "hostile")
+        base_path, tuned_path = _untrusted_vectors(work / "hostile", work / "vectors")
+        dataset = load_dataset(work / "hostile")
+        base, tuned = pair_vectors(dataset, load_vectors(base_path), load_vectors(tuned_path))
+        result = compare_inputs(dataset, base, tuned, k=UNTRUSTED_K, projection=False,
+                                store=RunStore(cache / "runs"))
+        marker.write_text(json.dumps({"run_id": result.run_id, "ids": ids}))
+    info = json.loads(marker.read_text())
+    _install(cache / "runs" / info["run_id"], runs_dir)
+    return str(info["run_id"]), dict(info["ids"])
+
+
+def open_result(runs_dir: Path, run_id: str) -> Comparison:
+    return load_comparison(run_id, store=RunStore(runs_dir))
+
+
+def most_regressed_query(result: Comparison) -> str:
+    """The first row of the Queries page's default ranking: the lowest Δ nDCG@10."""
+    table = query_list(result, sort_by="ndcg@10_delta")
+    worst = str(table["query_id"].iat[0])
+    assert table["ndcg@10_delta"].iat[0] == result.per_query["ndcg@10_delta"].min()
+    return worst
+
+
+def most_changed_doc(result: Comparison) -> str:
+    return str(most_changed_docs(result, n=1)["doc_id"].iat[0])

@@ -1,0 +1,391 @@
+"""The app in a real browser (Debian chromium through Playwright) against a Streamlit server started
+by the tests: what AppTest cannot see — the page renders, links reopen the same view on another
+browser context and on a freshly started server, chart selections, untrusted text stays text.
+
+Every page is saved as a screenshot under ``test-artifacts/`` (1400 px wide, full page).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import pytest
+from _browser import (
+    ARTIFACTS,
+    Server,
+    click_grid_row,
+    goto,
+    grid_text,
+    grids,
+    launch_browser,
+    main,
+    new_page,
+    screenshot,
+    start_server,
+    stop_server,
+    wait_idle,
+)
+from _runs import (
+    EVIL,
+    EVIL_HTML,
+    EVIL_IMAGE,
+    EVIL_LINK,
+    EVIL_TUNED_FILE,
+    most_changed_doc,
+    most_regressed_query,
+    open_result,
+    sample_run,
+    untrusted_run,
+)
+from playwright.sync_api import expect, sync_playwright
+
+from diagnostics.drilldown import query_list, query_topk
+from diagnostics.result import Comparison
+
+pytestmark = pytest.mark.browser
+
+EXCEPTION = '[data-testid="stException"]'
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.getbasetemp() / "run-cache"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> Path:
+    """The module server's EMBDIFF_HOME: the sample run and the hostile run."""
+    home = tmp_path_factory.mktemp("browser-home")
+    sample_run(home / "runs", cache)
+    untrusted_run(home / "runs", cache)
+    return home
+
+
+@pytest.fixture(scope="module")
+def sample(home: Path, cache: Path) -> Comparison:
+    return open_result(home / "runs", sample_run(home / "runs", cache))
+
+
+@pytest.fixture(scope="module")
+def untrusted(home: Path, cache: Path) -> tuple[Comparison, dict[str, str]]:
+    run_id, ids = untrusted_run(home / "runs", cache)
+    return open_result(home / "runs", run_id), ids
+
+
+@pytest.fixture(scope="module")
+def server(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = start_server(home, tmp_path_factory.mktemp("server-log") / "streamlit.log")
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_playwright() as playwright:
+        chromium = launch_browser(playwright)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context, page = new_page(browser)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def assert_no_exception(page: Any) -> None:
+    assert page.locator(EXCEPTION).count() == 0, page.locator(EXCEPTION).first.inner_text()
+
+
+def sidebar_link(page: Any, label: str) -> Any:
+    return page.get_by_test_id("stSidebar").get_by_role("link", name=label, exact=True)
+
+
+def selectbox(page: Any, label: str) -> Any:
+    """The input of the select box labelled ``label``; its value is the selected option."""
+    return main(page).get_by_role("combobox", name=label, exact=True)
+
+
+def heading(page: Any, level: int) -> list[str]:
+    return [t.strip() for t in main(page).locator(f"h{level}").all_inner_texts()]
+
+
+# -- 1. the landing view --------------------------------------------------------------------------
+
+def test_landing_view_renders(server: Server, page: Any, sample: Comparison) -> None:
+    goto(page, server.url)
+    expect(main(page).get_by_role("heading", name="embdiff", exact=True)).to_be_visible()
+    domains = grids(page).first
+    expect(domains).to_be_visible()
+    text = grid_text(domains)
+    for domain in sample.manifest["dataset"]["domains"]:
+        assert domain in text
+    expect(main(page).get_by_role("button", name="Compare base vs tuned on the sample")).to_be_visible()
+    expect(main(page).get_by_role("link", name=re.compile(sample.run_id))).to_be_visible()  # saved runs
+    assert_no_exception(page)
+    screenshot(page, "load")
+
+
+# -- 2. the review flow ---------------------------------------------------------------------------
+
+def test_review_flow_survives_navigation_and_a_new_context(server: Server, browser: Any, page: Any,
+                                                           sample: Comparison) -> None:
+    run = sample.run_id
+    goto(page, f"{server.url}/overview?run={run}")
+    expect(main(page).get_by_text(f"Verdict: {sample.verdict}", exact=True)).to_be_visible()
+
+    # to Queries through the sidebar: the query string survives
+    sidebar_link(page, "Queries").click()
+    page.wait_for_url(re.compile(rf"/queries\?(.*&)?run={run}"))
+    wait_idle(page)
+    expect(main(page).get_by_role("heading", name="Queries", exact=True)).to_be_visible()
+
+    # open the most regressed query: the first row of the default ranking
+    worst = most_regressed_query(sample)
+    table = grids(page).first
+    assert grid_text(table).find(worst) >= 0
+    click_grid_row(page, table, 0)
+    page.wait_for_url(re.compile(rf"query={re.escape(quote(worst))}"))
+    expect(selectbox(page, "Query")).to_have_value(worst)
+    k = sample.k
+    expect(main(page).get_by_text(f"base top-{k}", exact=True)).to_be_visible()
+    expect(main(page).get_by_text(f"tuned top-{k}", exact=True)).to_be_visible()
+    expected = query_topk(sample, worst, k=k)
+    lists = grids(page)
+    expect(lists).to_have_count(3)
+    for index, side in ((1, "base"), (2, "tuned")):
+        expect(lists.nth(index)).to_be_visible()
+        shown = grid_text(lists.nth(index))
+        first = str(expected[expected["side"] == side]["doc_id"].iat[0])
+        assert first in shown, f"{side} top-{k} does not show {first}"
+    assert_no_exception(page)
+    screenshot(page, "queries-most-regressed")
+
+    # back to Overview: sign off
+    sidebar_link(page, "Overview").click()
+    page.wait_for_url(re.compile(rf"/overview\?.*run={run}"))
+    wait_idle(page)
+    assert f"query={quote(worst)}" in page.url
+    reviewer, comment = "Grace Hopper", f"{worst} regressed; needs a look {EVIL_HTML}"
+    page.get_by_label("Reviewer").fill(reviewer)
+    main(page).get_by_text("needs-work", exact=True).click()
+    page.get_by_label("Comment").fill(comment)
+    main(page).get_by_role("button", name="Record review").click()
+    expect(main(page).get_by_text("Review recorded.", exact=True)).to_be_visible()
+    expect(main(page).get_by_text("Review history (1)", exact=True)).to_be_visible()
+
+    # the link from the page's link box, opened in a new browser context, shows that review
+    link = main(page).get_by_test_id("stCode").first.inner_text().strip()
+    assert link.startswith(f"{server.url}/overview?") and f"run={run}" in link and f"query={quote(worst)}" in link
+    other_context, other = new_page(browser)
+    try:
+        goto(other, link)
+        expect(main(other).get_by_text("Review history (1)", exact=True)).to_be_visible()
+        history = grid_text(grids(other).last)
+        assert reviewer in history and "needs-work" in history and comment in history
+        assert urlsplit(other.url).query == urlsplit(link).query
+        assert_no_exception(other)
+        screenshot(other, "overview-review-history")
+    finally:
+        other_context.close()
+
+
+# -- 3. deep links --------------------------------------------------------------------------------
+
+@pytest.fixture
+def fresh_server(tmp_path: Path, cache: Path) -> Iterator[Server]:
+    """A server that has served nobody yet, with its own store holding the sample run."""
+    sample_run(tmp_path / "home" / "runs", cache)
+    srv = start_server(tmp_path / "home", tmp_path / "streamlit.log")
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
+
+
+def test_deep_link_to_an_inner_page_on_a_fresh_server(fresh_server: Server, page: Any, sample: Comparison) -> None:
+    """The legacy ``pages/`` trap: without ui.bootstrap.page_guard the first session runs the page
+    file alone — Streamlit's own file-name navigation instead of the app's sidebar, no page config."""
+    ranking = query_list(sample)  # any query will do: one from the middle of the ranking, not pre-selected
+    query = str(ranking["query_id"].iat[len(ranking) // 2])
+    goto(page, f"{fresh_server.url}/queries?{urlencode({'run': sample.run_id, 'query': query})}")
+    expect(main(page).get_by_role("heading", name="Queries", exact=True)).to_be_visible()
+    expect(selectbox(page, "Query")).to_have_value(query)
+    expect(main(page).get_by_text(f"base top-{sample.k}", exact=True)).to_be_visible()
+    # the app's navigation, not the legacy one
+    expect(sidebar_link(page, "Cluster collapse")).to_be_visible()
+    assert page.get_by_test_id("stSidebarNav").count() == 0
+    expect(page.get_by_test_id("stSidebar").get_by_test_id("stCode")).to_contain_text(sample.run_id)
+    assert urlsplit(page.url).path == "/queries"
+    assert f"query={quote(query)}" in page.url and f"run={sample.run_id}" in page.url
+    assert_no_exception(page)
+    screenshot(page, "queries-deep-link-fresh-server")
+
+
+def test_bad_run_ids_in_the_url_are_clear_messages(server: Server, page: Any) -> None:
+    goto(page, f"{server.url}/overview?run=..%2Fx")
+    expect(main(page).get_by_test_id("stAlertContentError")).to_contain_text("is not valid")
+    expect(main(page).get_by_text("No run selected", exact=False)).to_be_visible()
+    assert str(server.home) not in main(page).inner_text()
+    assert_no_exception(page)
+    screenshot(page, "overview-malformed-run")
+    goto(page, f"{server.url}/queries?run=0123456789abcdef")
+    expect(main(page).get_by_test_id("stAlertContentError")).to_contain_text(
+        "no saved run has the id '0123456789abcdef'")
+    expect(main(page).get_by_role("link", name="Go to Load")).to_be_visible()
+    assert str(server.home) not in main(page).inner_text()
+    assert_no_exception(page)
+    screenshot(page, "queries-unknown-run")
+
+
+# -- 4. box selection on the projection -----------------------------------------------------------
+
+def test_box_selection_fills_the_selection_table(server: Server, page: Any, sample: Comparison) -> None:
+    goto(page, f"{server.url}/projection?run={sample.run_id}")
+    expect(main(page).get_by_role("heading", name="Selection (0)")).to_be_visible()
+    plot = page.locator(".js-plotly-plot .nsewdrag").first  # the base map's drag layer
+    plot.scroll_into_view_if_needed()
+    box = plot.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.1)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5, steps=8)
+    page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] * 0.9, steps=8)
+    page.mouse.up()
+    wait_idle(page, settle=1.5)
+    title = main(page).get_by_role("heading", name=re.compile(r"^Selection \(\d+\)$"))
+    expect(title).not_to_have_text("Selection (0)")
+    n_selected = int(re.search(r"\d+", title.inner_text()).group())  # type: ignore[union-attr]
+    assert 0 < n_selected <= len(sample.projection)  # type: ignore[arg-type]
+    table = grids(page).first
+    expect(table).to_be_visible()
+    shown = grid_text(table)
+    ids = set(sample.projection["id"].astype(str))  # type: ignore[index]
+    assert any(i in shown for i in ids), shown[:300]
+    assert_no_exception(page)
+    screenshot(page, "projection-selection")
+
+    # a selected query opens in Queries
+    link = main(page).get_by_role("link", name=re.compile(r"^Open .+ in Queries$"))
+    if link.count():
+        picked = link.inner_text().removeprefix("Open ").removesuffix(" in Queries")
+        link.click()
+        page.wait_for_url(re.compile(r"/queries\?"))
+        wait_idle(page)
+        expect(selectbox(page, "Query")).to_have_value(picked)
+
+
+# -- 5. untrusted text ----------------------------------------------------------------------------
+
+class Trap:
+    """Records dialogs and requests that hostile text could cause."""
+
+    def __init__(self, page: Any) -> None:
+        self.dialogs: list[str] = []
+        self.requests: list[str] = []
+        page.on("dialog", self._dialog)
+        page.on("request", self._request)
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def _request(self, request: Any) -> None:
+        parts = urlsplit(request.url)
+        if parts.netloc == "127.0.0.1:9" or parts.path.endswith("x.png") or parts.scheme == "javascript":
+            self.requests.append(request.url)
+
+    def check(self, page: Any) -> None:
+        time.sleep(0.5)
+        assert self.dialogs == [], f"a dialog fired: {self.dialogs}"
+        assert self.requests == [], f"hostile text made the browser fetch: {self.requests}"
+        assert page.locator('img[src="x"]').count() == 0
+        assert page.locator('[href^="javascript:"]').count() == 0
+        assert page.locator('img[src*="x.png"]').count() == 0
+        assert page.locator('a[href*="127.0.0.1:9/"], a[href*="x.png"]').count() == 0  # not even a link
+
+
+def test_untrusted_text_stays_text(server: Server, page: Any, untrusted: tuple[Comparison, dict[str, str]]) -> None:
+    result, ids = untrusted
+    trap = Trap(page)
+    run = result.run_id
+
+    # Queries: the hostile query, its text, the hostile documents in its top-k
+    goto(page, f"{server.url}/queries?{urlencode({'run': run, 'query': ids['query']})}")
+    expect(selectbox(page, "Query")).to_have_value(ids["query"])
+    texts = main(page).get_by_test_id("stText")
+    expect(texts.filter(has_text=f"{EVIL} alpha question 0")).to_have_count(1)
+    main(page).get_by_text("Full texts").first.click()
+    wait_idle(page)
+    expect(texts.filter(has_text=f"#1 {ids['doc']} (alpha")).to_be_visible()
+    expect(texts.filter(has_text=f"{EVIL} alpha document 0").first).to_be_visible()
+    assert EVIL_HTML in grid_text(grids(page).nth(1))
+    assert ids["doc"] in grid_text(grids(page).nth(1))
+    trap.check(page)
+    screenshot(page, "untrusted-queries")
+
+    # Neighbourhoods: the hostile document is the most changed; open it
+    assert most_changed_doc(result) == ids["doc"]
+    goto(page, f"{server.url}/neighbourhoods?run={run}")
+    worst = grids(page).nth(1)
+    assert ids["doc"] in grid_text(worst) and EVIL in grid_text(worst)
+    click_grid_row(page, worst, 0)
+    expect(texts.filter(has_text=f"{ids['doc']}: gained and lost neighbours")).to_be_visible()
+    expect(grids(page)).to_have_count(4)
+    assert EVIL in grid_text(grids(page).nth(2))
+    trap.check(page)
+    screenshot(page, "untrusted-neighbourhoods")
+
+    # Load: the hostile vector file names in the saved-runs list
+    goto(page, server.url)
+    expect(main(page).get_by_role("heading", name="Saved runs")).to_be_visible()
+    trap.check(page)
+    expect(main(page).get_by_role("link", name=re.compile(re.escape(EVIL_TUNED_FILE)))).to_be_visible()
+    screenshot(page, "untrusted-load")
+
+    # hostile URL parameters end up in warnings as text
+    goto(page, f"{server.url}/queries?{urlencode({'run': run, 'domain': EVIL_IMAGE, 'query': EVIL_LINK + '!'})}")
+    alerts = main(page).get_by_test_id("stAlertContentWarning")
+    expect(alerts.filter(has_text=EVIL_IMAGE)).to_have_count(1)
+    expect(alerts.filter(has_text=EVIL_LINK + "!")).to_have_count(1)
+    trap.check(page)
+    screenshot(page, "untrusted-url-parameters")
+
+
+# -- 6. every page, as a screenshot ---------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "title", "charts"), [
+    ("overview", "Overview", 1),
+    ("projection", "Projection", 1),
+    ("neighbourhoods", "Neighbourhoods", 2),
+    ("collapse", "Cluster collapse", 2),
+    ("queries", "Queries", 0),
+])
+def test_every_page_renders(server: Server, page: Any, sample: Comparison, name: str, title: str,
+                            charts: int) -> None:
+    params = {"run": sample.run_id}
+    if name == "queries":
+        params["query"] = most_regressed_query(sample)
+    goto(page, f"{server.url}/{name}?{urlencode(params)}")
+    expect(main(page).get_by_role("heading", name=title, exact=True)).to_be_visible()
+    expect(main(page).locator(".js-plotly-plot")).to_have_count(charts)
+    for chart in main(page).locator(".js-plotly-plot").all():
+        expect(chart.locator(".main-svg").first).to_be_visible()
+    if name != "projection":  # its only table lists a selection
+        expect(grids(page).first).to_be_visible()
+    assert_no_exception(page)
+    path = screenshot(page, name)
+    assert path.is_file() and path.stat().st_size > 10_000
+    assert path.parent == ARTIFACTS

@@ -1,0 +1,136 @@
+"""Start a comparison from the Load page: progress bars per stage, errors as messages."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from diagnostics._validation import InputError
+from diagnostics.compare import compare_inputs, load_inputs
+from diagnostics.result import Comparison
+from diagnostics.sample import SAMPLE_DIR
+from ui.data import bundled_sample
+
+STAGES = ("encode base", "encode tuned", "neighbours", "metrics", "projection")
+DEFAULT_MAX_UPLOAD_MB = 200
+
+
+class StageProgress:
+    """One progress bar per stage, created as the stage starts."""
+
+    def __init__(self, container: Any) -> None:
+        self._container = container
+        self._bars: dict[str, Any] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        name = next((s for s in STAGES if stage.startswith(s)), stage)
+        label = f"{stage}: {done}/{total}"
+        fraction = min(1.0, done / total) if total else 1.0
+        if name not in self._bars:
+            self._bars[name] = self._container.progress(fraction, text=label)
+        else:
+            self._bars[name].progress(fraction, text=label)
+
+
+def data_roots() -> list[Path]:
+    """Where paths typed into the app may point: ``EMBDIFF_DATA_ROOTS`` (os.pathsep-separated),
+    default the server's working directory and the bundled sample."""
+    raw = os.environ.get("EMBDIFF_DATA_ROOTS")
+    roots = [Path(p) for p in raw.split(os.pathsep) if p] if raw else [Path.cwd(), SAMPLE_DIR]
+    return [r.resolve() for r in roots]
+
+
+def confine(path_text: str) -> Path:
+    """Resolve a typed path and refuse anything outside the configured data roots."""
+    text = path_text.strip()
+    if not text or "\x00" in text:
+        raise InputError("an empty path was given; type the path of a file or directory on the server")
+    path = Path(text).expanduser()
+    resolved = (Path.cwd() / path).resolve() if not path.is_absolute() else path.resolve()
+    if not any(resolved == root or resolved.is_relative_to(root) for root in data_roots()):
+        raise InputError(
+            f"{path.name or text[:40]!r} is outside the data folders this server allows; ask the admin to add "
+            "its folder to EMBDIFF_DATA_ROOTS, or upload the files instead"
+        )
+    return resolved
+
+
+def run_sample(container: Any, *, k: int, projection: bool) -> Comparison:
+    dataset, base, tuned = bundled_sample()
+    return compare_inputs(dataset, base, tuned, k=k, projection=projection, progress=StageProgress(container))
+
+
+def run_paths(
+    container: Any,
+    datasets: Sequence[str],
+    *,
+    base: str,
+    tuned: str,
+    base_is_vectors: bool,
+    tuned_is_vectors: bool,
+    k: int,
+    projection: bool,
+) -> Comparison:
+    progress = StageProgress(container)
+    dataset_paths = [confine(p) for p in datasets if p.strip()]
+    if not dataset_paths:
+        raise InputError("no dataset path was given; type at least one BEIR or table directory")
+    dataset, b, t = load_inputs(
+        dataset_paths,
+        base=None if base_is_vectors else base.strip(),
+        base_vectors=confine(base) if base_is_vectors else None,
+        tuned=None if tuned_is_vectors else tuned.strip(),
+        tuned_vectors=confine(tuned) if tuned_is_vectors else None,
+        progress=progress,
+    )
+    return compare_inputs(dataset, b, t, k=k, projection=projection, progress=progress)
+
+
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
+_QRELS = re.compile(r"^(qrels|test|dev|train)[A-Za-z0-9._-]*\.(tsv|csv|parquet|jsonl)$")
+
+
+def max_upload_bytes() -> int:
+    return int(float(os.environ.get("EMBDIFF_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)) * 1024 * 1024)
+
+
+def run_uploads(container: Any, dataset_files: Sequence[Any], base_file: Any, tuned_file: Any, *,
+                k: int, projection: bool) -> Comparison:
+    """Write uploads into a private temporary folder (plain names only), then compare."""
+    if not dataset_files or base_file is None or tuned_file is None:
+        raise InputError("upload the dataset files and both vector files")
+    limit = max_upload_bytes()
+    with tempfile.TemporaryDirectory(prefix="embdiff-upload-") as tmp:
+        root = Path(tmp) / "dataset"
+        (root / "qrels").mkdir(parents=True)
+        for f in [*dataset_files, base_file, tuned_file]:
+            if f.size > limit:
+                raise InputError(
+                    f"{f.name[:60]!r} is {f.size / 1e6:.0f} MB; uploads are limited to {limit / 1e6:.0f} MB"
+                )
+            if not _SAFE.fullmatch(f.name):
+                raise InputError(f"file name {f.name[:60]!r} is not allowed; use letters, digits, . _ - only")
+        names = {f.name for f in dataset_files}
+        beir = "corpus.jsonl" in names
+        for f in dataset_files:
+            if beir and _QRELS.match(f.name) and f.name.endswith(".tsv"):
+                split = f.name.removesuffix(".tsv")
+                target = root / "qrels" / ("test.tsv" if split == "qrels" else f.name)
+            else:
+                target = root / f.name
+            target.write_bytes(f.getvalue())
+        if not any((root / "qrels").iterdir()):
+            (root / "qrels").rmdir()
+        vec = Path(tmp) / "vectors"
+        vec.mkdir()
+        base_path = vec / f"base-{base_file.name}"
+        tuned_path = vec / f"tuned-{tuned_file.name}"
+        base_path.write_bytes(base_file.getvalue())
+        tuned_path.write_bytes(tuned_file.getvalue())
+        progress = StageProgress(container)
+        dataset, b, t = load_inputs([root], base_vectors=base_path, tuned_vectors=tuned_path, progress=progress)
+        return compare_inputs(dataset, b, t, k=k, projection=projection, progress=progress)
