@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tempfile
@@ -44,19 +45,49 @@ def data_roots() -> list[Path]:
     return [r.resolve() for r in roots]
 
 
+def _inside(resolved: Path, roots: Sequence[Path]) -> bool:
+    return any(resolved == root or resolved.is_relative_to(root) for root in roots)
+
+
 def confine(path_text: str) -> Path:
-    """Resolve a typed path and refuse anything outside the configured data roots."""
+    """Resolve a typed path and refuse anything outside the configured data roots.
+
+    For a directory, every file the loaders may open in it (and in its ``qrels/``) is checked too, so
+    a symbolic link inside an allowed folder cannot reach a file outside; for a ``.npy`` file, its
+    sibling ids files as well.
+    """
     text = path_text.strip()
-    if not text or "\x00" in text:
+    if not text:
         raise InputError("an empty path was given; type the path of a file or directory on the server")
+    if "\x00" in text:
+        raise InputError("the path contains a NUL character; type the path of a file or directory on the server")
     path = Path(text).expanduser()
     resolved = (Path.cwd() / path).resolve() if not path.is_absolute() else path.resolve()
-    if not any(resolved == root or resolved.is_relative_to(root) for root in data_roots()):
-        raise InputError(
-            f"{path.name or text[:40]!r} is outside the data folders this server allows; ask the admin to add "
-            "its folder to EMBDIFF_DATA_ROOTS, or upload the files instead"
-        )
+    roots = data_roots()
+    outside = InputError(
+        f"{path.name or text[:40]!r} is outside the data folders this server allows; ask the admin to add "
+        "its folder to EMBDIFF_DATA_ROOTS, or upload the files instead"
+    )
+    if not _inside(resolved, roots):
+        raise outside
+    if resolved.is_dir():
+        members = [*resolved.iterdir(), *((resolved / "qrels").iterdir() if (resolved / "qrels").is_dir() else [])]
+    else:
+        members = list(resolved.parent.glob(f"{resolved.stem}.ids.*")) if resolved.suffix == ".npy" else []
+    if any(not _inside(member.resolve(), roots) for member in members):
+        raise outside
     return resolved
+
+
+def _looks_like_path(text: str) -> bool:
+    """A model given as a path (absolute, relative, home) rather than a hub name ``org/name``."""
+    t = text.strip()
+    return t.startswith(("/", ".", "~")) or Path(t).expanduser().exists()
+
+
+def model_or_path(text: str) -> str:
+    """A typed model: a path is confined to the data roots, a hub name passes as it is."""
+    return str(confine(text)) if _looks_like_path(text) else text.strip()
 
 
 def run_sample(container: Any, *, k: int, projection: bool) -> Comparison:
@@ -81,9 +112,9 @@ def run_paths(
         raise InputError("no dataset path was given; type at least one BEIR or table directory")
     dataset, b, t = load_inputs(
         dataset_paths,
-        base=None if base_is_vectors else base.strip(),
+        base=None if base_is_vectors else model_or_path(base),
         base_vectors=confine(base) if base_is_vectors else None,
-        tuned=None if tuned_is_vectors else tuned.strip(),
+        tuned=None if tuned_is_vectors else model_or_path(tuned),
         tuned_vectors=confine(tuned) if tuned_is_vectors else None,
         progress=progress,
     )
@@ -95,7 +126,18 @@ _QRELS = re.compile(r"^(qrels|test|dev|train)[A-Za-z0-9._-]*\.(tsv|csv|parquet|j
 
 
 def max_upload_bytes() -> int:
-    return int(float(os.environ.get("EMBDIFF_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)) * 1024 * 1024)
+    """The per-file upload limit from ``EMBDIFF_MAX_UPLOAD_MB`` (megabytes, default 200)."""
+    raw = os.environ.get("EMBDIFF_MAX_UPLOAD_MB", str(DEFAULT_MAX_UPLOAD_MB))
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0 or value > 1e6:
+        raise InputError(
+            f"the server setting EMBDIFF_MAX_UPLOAD_MB is {raw[:20]!r}; it must be a number of megabytes above 0 "
+            "(ask the admin to fix it)"
+        )
+    return int(value * 1024 * 1024)
 
 
 def run_uploads(container: Any, dataset_files: Sequence[Any], base_file: Any, tuned_file: Any, *,
