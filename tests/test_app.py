@@ -385,6 +385,41 @@ def test_queries_live_probe_explains_when_unavailable(sample: Comparison) -> Non
     assert any(i.value.startswith("Live probe unavailable") for i in at.info)
 
 
+@pytest.mark.slow
+def test_queries_live_probe_with_real_models(_isolated_home: Path, base_model_path: str) -> None:
+    """A run made from models (not vector files): typing a text shows both top-k lists."""
+    import pandas as pd
+
+    from diagnostics.compare import compare_inputs
+    from diagnostics.dataset import Dataset
+    from diagnostics.encoding import encode_dataset
+
+    docs = pd.DataFrame({
+        "id": [f"d{i}" for i in range(14)],
+        "title": [""] * 14,
+        "text": [f"{w} maintenance manual section {i}" for i, w in enumerate(
+            ["pump", "valve", "sensor", "gasket", "bearing", "motor", "filter",
+             "invoice", "payment", "ledger", "audit", "budget", "tax", "payroll"])],
+        "domain": ["engineering"] * 7 + ["finance"] * 7,
+    })
+    queries = pd.DataFrame({"id": ["q1", "q2"], "text": ["replace the pump seal", "late invoice payment"],
+                            "domain": ["engineering", "finance"]})
+    qrels = pd.DataFrame({"query_id": ["q1", "q2"], "doc_id": ["d0", "d8"], "score": [1, 1]})
+    dataset = Dataset(docs=docs, queries=queries, qrels=qrels, source="probe-test")
+    base = encode_dataset(dataset, base_model_path, role="base")
+    result = compare_inputs(dataset, base, base, k=3, projection=False)
+    at = open_app("queries", run=result.run_id)
+    assert not any(i.value.startswith("Live probe unavailable") for i in at.info)
+    widget(at.text_input, "Type any text").set_value("pump seal leaking")  # type: ignore[attr-defined]
+    at.button[-1].click().run()
+    assert_clean(at)
+    probe_tables = [d for d in at.dataframe if len(d.value) and "movement" in d.value.columns]
+    assert len(probe_tables) >= 2
+    base_list, tuned_list = probe_tables[-2].value, probe_tables[-1].value
+    assert base_list["doc_id"].tolist() == tuned_list["doc_id"].tolist()  # same model on both sides
+    assert base_list["doc_id"].iloc[0] == "d0"
+
+
 # -- URL state across pages -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("page", INNER)
