@@ -29,33 +29,33 @@ How the two maps are made comparable
 What displacement means
 -----------------------
 UMAP lays out the kNN graph, so displacement measures how much a point's *neighbourhood* changed,
-plus a noise floor from the stochastic layout (median ~0.07-0.15 of the RMS radius for points
+plus a noise floor from the stochastic layout (median ~0.07-0.25 of the RMS radius for points
 whose neighbours barely changed). A domain that moves as a block without changing anyone's
 neighbours leaves the graph, hence the map, unchanged: UMAP places detached clusters arbitrarily,
 so no UMAP map shows such a move honestly (centroid cosines in :mod:`diagnostics.collapse` do).
 Change is not damage: displacement says where to look, not whether retrieval got worse.
 
-Measurements behind the choice (2 shared cores; wall times are noisy, +-30 %)
------------------------------------------------------------------------------
-After warm-up, 20 000 x 384, ``random_state=0`` (umap then runs single-threaded):
+Measurements behind the choice (2 cores shared with other jobs: wall times +-40 %)
+--------------------------------------------------------------------------------
+After warm-up, 20 000 x 384, ``random_state=0`` (umap then runs single-threaded), interleaved runs:
 
 * One plain ``umap.UMAP(n_neighbors=15, metric="cosine", random_state=0).fit_transform``:
-  12-19 s wall / ~12-13 s CPU on 20 000 MiniLM vectors of the six BEIR collections (NN-descent
-  2-4 s, spectral init 1.5-7 s, 200 epochs ~8 s); 9-16 s on synthetic clustered vectors.
-* This function, both maps: exact kNN ~4 CPU-s per space (2.5 s of it the matrix product),
-  base layout (PCA init, 100 epochs) ~4.5 s, tuned layout (30 epochs) ~1.5 s, trustworthiness
-  ~0.5 s. Ratio to the one plain fit, 3 interleaved runs on the real vectors: wall 1.06-1.67
-  (median 1.23), CPU 1.21-1.35 (see the project's report for the latest numbers).
-* Spectral init costs 1.5-7 s on the real graph; PCA init 0.3 s, with the same trustworthiness
-  (100 epochs: PCA 0.940, spectral 0.936; 200 epochs spectral 0.941). Fewer base epochs: 50 ->
-  0.935, 80 -> 0.941, 100 -> 0.940, 150 -> 0.940; tuned epochs 20 -> 0.931, 30 -> 0.935.
+  9-14 s wall, 10-12 s CPU on 20 000 MiniLM vectors of the six BEIR collections (NN-descent
+  2-4 s, spectral init 1.5-7 s, 200 epochs ~8 s); 12-18 s wall on synthetic clustered vectors.
+* This function, both maps, on a quiet machine: exact kNN 2.0 s per space (2 BLAS threads;
+  ~4 CPU-s), base layout 3.2 s, tuned layout 1.2 s, trustworthiness 0.3 s: 8.8 s wall, 0.93x
+  the plain fit. Under load from other jobs the two-thread products lose their second core:
+  1.2-1.6x wall, 1.2-1.6x CPU (real and synthetic, 3 runs each).
+* Spectral init costs 1.5-7 s on the real graph, PCA init 0.3 s at equal trustworthiness
+  (100 epochs: PCA 0.940, spectral 0.936; plain fit 0.942). Base epochs with PCA init:
+  60 -> 0.939, 80 -> 0.941, 100 -> 0.940, 150 -> 0.940. Tuned epochs: 20 -> 0.931, 30 -> 0.935.
 * Planted test (5 000 synthetic points, domain d0's tuned vectors interleaved into d1, equal
   sizes): this scheme: trustworthiness 0.996 / 0.994, ROC-AUC of displacement for d0 against
-  the unchanged domains 1.000, median displacement d0 1.4-1.6, d1 0.11, unchanged 0.11, ~5 s.
+  the unchanged domains 1.000, median displacement d0 1.4-1.6, d1 0.10, unchanged 0.09-0.11, ~5 s.
   ``umap.AlignedUMAP`` (2 x 5 000): 0.993 / 0.991, AUC 1.000, d0 1.41, d1 0.20, unchanged 0.21,
   125 s (17x a plain 5k fit). Two independent fits + Procrustes: AUC 0.96 but unchanged domains
-  move 0.65 (detached clusters land anywhere). Real vectors (cisi's 20k-sample docs interleaved
-  into npl): AUC 1.000, median displacement 1.54 moved vs 0.12 unchanged.
+  move 0.65 (detached clusters land anywhere). Real vectors (cisi's docs of the 20k sample
+  interleaved into npl): AUC 1.000, median displacement 1.55 moved vs 0.12 unchanged.
 
 The first UMAP call in a process imports and compiles numba code (~30 s with a cold numba cache,
 ~5-10 s with a warm one): call :func:`warm_up` at start-up (a background thread in the app,
