@@ -75,6 +75,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from diagnostics._validation import InputError, check_k
+from diagnostics.neighbors import stratified_sample
 
 __all__ = ["Projection", "project_pair", "warm_up"]
 
@@ -301,7 +302,7 @@ def project_pair(
             f"smaller n_neighbors (at most {max((n - 1) // 2, 1)})"
         )
 
-    rows = _stratified_sample(domains, max_points, seed)
+    rows = stratified_sample(domains, max_items=max_points, min_per_domain=MIN_PER_DOMAIN, random_state=seed)
     sampled = rows.shape[0] < n
     xb, xt = (x_base[rows], x_tuned[rows]) if sampled else (x_base, x_tuned)
     source = "computed on the sample" if sampled else "computed"
@@ -519,40 +520,6 @@ def _trustworthiness(x: NDArray[np.float32], xy: NDArray[np.float32], n_neighbor
     from sklearn.manifold import trustworthiness
 
     return float(trustworthiness(x, xy, n_neighbors=n_neighbors, metric="cosine"))
-
-
-def _stratified_sample(domains: NDArray[np.str_], max_points: int, seed: int) -> NDArray[np.int64]:
-    """Sorted row indices of a stratified random sample of ``min(n, max_points)`` rows.
-
-    Every domain keeps ``min(size, floor)`` rows, ``floor = min(MIN_PER_DOMAIN, max_points // n_domains)``;
-    the remaining budget is shared in proportion to the rows each domain has left, by largest
-    remainder (ties to the first domain in sorted order); rows are drawn uniformly without
-    replacement within each domain.
-    """
-    n = domains.shape[0]
-    if n <= max_points:
-        return np.arange(n, dtype=np.int64)
-    names, codes = np.unique(domains, return_inverse=True)
-    n_dom = names.shape[0]
-    if n_dom > max_points:
-        raise InputError(
-            f"max_points={max_points} is smaller than the number of domains ({n_dom}); a stratified "
-            "sample keeps every domain: raise max_points"
-        )
-    sizes = np.bincount(codes, minlength=n_dom).astype(np.int64)
-    take = np.minimum(sizes, min(MIN_PER_DOMAIN, max_points // n_dom))
-    budget = max_points - int(take.sum())
-    room = sizes - take
-    if budget > 0:
-        exact = budget * room / room.sum()
-        extra = np.floor(exact).astype(np.int64)
-        left = budget - int(extra.sum())
-        by_remainder = np.lexsort((np.arange(n_dom), -(exact - extra)))
-        extra[by_remainder[:left]] += 1
-        take += np.minimum(extra, room)
-    rng = np.random.default_rng(seed)
-    picked = [rng.choice(np.flatnonzero(codes == c), size=int(take[c]), replace=False) for c in range(n_dom)]
-    return np.sort(np.concatenate(picked)).astype(np.int64)
 
 
 # ---------------------------------------------------------------------------------------------------

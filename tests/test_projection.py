@@ -11,7 +11,8 @@ import pytest
 
 from diagnostics._validation import InputError
 from diagnostics.knn import exact_top_k
-from diagnostics.projection import Projection, _stratified_sample, project_pair, warm_up
+from diagnostics.neighbors import stratified_sample
+from diagnostics.projection import MIN_PER_DOMAIN, Projection, project_pair, warm_up
 
 pytestmark = pytest.mark.slow
 
@@ -197,18 +198,23 @@ def test_given_knn_graphs_give_the_same_maps() -> None:
 # --- sampling ------------------------------------------------------------------------------------
 
 
+def _sample(labels: np.ndarray, *, max_items: int, random_state: int) -> np.ndarray:
+    """The sample project_pair draws: the shared stratified_sample with the projection's floor."""
+    return stratified_sample(labels, max_items=max_items, min_per_domain=MIN_PER_DOMAIN, random_state=random_state)
+
+
 def test_stratified_sample_keeps_every_domain_and_the_cap() -> None:
     labels = np.repeat(np.array(["big", "mid", "small", "tiny"]), [600, 300, 30, 10])
-    rows = _stratified_sample(labels, 200, 0)
+    rows = _sample(labels, max_items=200, random_state=0)
     assert rows.shape == (200,)
     assert np.all(np.diff(rows) > 0)
     counts = pd.Series(labels[rows]).value_counts().to_dict()
     # Floors: min(50, 200 // 4) = 50 each, capped at the domain size (50 + 50 + 30 + 10 = 140);
     # the other 60 in proportion to what is left (550 : 250) -> 41.25 : 18.75 -> 41 : 19.
     assert counts == {"big": 91, "mid": 69, "small": 30, "tiny": 10}
-    np.testing.assert_array_equal(rows, _stratified_sample(labels, 200, 0))
-    assert not np.array_equal(rows, _stratified_sample(labels, 200, 1))
-    np.testing.assert_array_equal(_stratified_sample(labels, 5000, 0), np.arange(940))
+    np.testing.assert_array_equal(rows, _sample(labels, max_items=200, random_state=0))
+    assert not np.array_equal(rows, _sample(labels, max_items=200, random_state=1))
+    np.testing.assert_array_equal(_sample(labels, max_items=5000, random_state=0), np.arange(940))
 
 
 def test_project_pair_samples_above_max_points() -> None:
