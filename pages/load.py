@@ -29,7 +29,9 @@ except InputError as err:
 recipe = manifest.get("recipe", {})
 st.text(
     f"{manifest.get('models', {}).get('base', '?')} vs. the same model fine-tuned on "
-    f"{recipe.get('train_pairs', '?')} '{recipe.get('train_domain', '?')}' pairs"
+    f"{recipe.get('train_pairs', '?')} '{recipe.get('train_domain', '?')}' question/answer pairs"
+    + (f" and {recipe['cloze_pairs_used']} inverse-cloze pairs from its documents"
+       if recipe.get("cloze_pairs_used") else "")
 )
 c1, c2, c3 = st.columns(3)
 c1.metric("Domains", len(summary))
