@@ -789,3 +789,52 @@ def test_a_malformed_upload_limit_is_named(value: str, monkeypatch: pytest.Monke
     monkeypatch.setenv("EMBDIFF_MAX_UPLOAD_MB", value)
     with pytest.raises(InputError, match="EMBDIFF_MAX_UPLOAD_MB"):
         max_upload_bytes()
+
+
+# ------------------------------------------------------------------------------------------ the app
+
+def _page_inputs(argv: list[str]) -> dict[str, str] | None:
+    """The Load page's "Paths on this server" fields for a plain ``compare`` command line (else None)."""
+    plain = {"--dataset", "--base-vectors", "--tuned-vectors"}
+    if argv[:1] != ["compare"] or "--no-projection" not in argv:
+        return None
+    args = [a for a in argv[1:] if a != "--no-projection"]
+    pairs = dict(zip(args[::2], args[1::2], strict=True))
+    return pairs if set(pairs) == plain and len(args) == 6 else None
+
+
+APP_CASES = [c for c in BAD if c.app == APP_ERROR]
+
+
+@pytest.mark.parametrize("case", APP_CASES, ids=[c.name for c in APP_CASES])
+def test_the_app_shows_the_same_message(case: Bad, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Typed into the Load page, each file-borne bad input gives st.error with the loader's message and
+    writes no run."""
+    from streamlit.testing.v1 import AppTest
+
+    f = make_files(tmp_path)
+    call = case.setup(f)
+    fields = _page_inputs(call.argv or [])
+    if fields is None:
+        pytest.skip("not a file input of the Load page (a config, an output path or a URL parameter)")
+    with pytest.raises(InputError) as info:
+        call.load()
+    monkeypatch.setenv("EMBDIFF_DATA_ROOTS", str(tmp_path))
+    app = str(Path(__file__).resolve().parents[1] / "app.py")
+    at = AppTest.from_file(app, default_timeout=60).run()
+    [radio] = [r for r in at.radio if r.label == "Data"]
+    radio.set_value("Paths on this server").run()
+    at.text_area[0].set_value(fields["--dataset"])
+    [base] = [t for t in at.text_input if t.label.startswith("Base")]
+    [tuned] = [t for t in at.text_input if t.label.startswith("Tuned")]
+    base.set_value(fields["--base-vectors"])
+    tuned.set_value(fields["--tuned-vectors"])
+    for box in at.checkbox:
+        box.set_value(box.label in ("base is a vector file", "tuned is a vector file"))
+    [button] = [b for b in at.button if b.label == "Compare"]
+    button.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [re.sub(r"\\(.)", r"\1", e.value).replace("\u200b", "") for e in at.error]
+    assert len(shown) == 1 and str(info.value) in shown[0], (shown, str(info.value))
+    assert str(tmp_path) not in at.error[0].value
+    assert _home_contents() == [], "a failed comparison in the app wrote something"
