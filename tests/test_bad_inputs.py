@@ -793,17 +793,16 @@ def test_a_malformed_upload_limit_is_named(value: str, monkeypatch: pytest.Monke
 
 # ------------------------------------------------------------------------------------------ the app
 
-def _page_inputs(argv: list[str]) -> dict[str, str] | None:
-    """The Load page's "Paths on this server" fields for a plain ``compare`` command line (else None)."""
-    plain = {"--dataset", "--base-vectors", "--tuned-vectors"}
-    if argv[:1] != ["compare"] or "--no-projection" not in argv:
-        return None
+def _page_inputs(argv: list[str]) -> dict[str, str]:
+    """The Load page's "Paths on this server" fields for a ``compare`` command line."""
     args = [a for a in argv[1:] if a != "--no-projection"]
-    pairs = dict(zip(args[::2], args[1::2], strict=True))
-    return pairs if set(pairs) == plain and len(args) == 6 else None
+    fields = dict(zip(args[::2], args[1::2], strict=True))
+    assert argv[0] == "compare" and set(fields) <= {"--dataset", "--base", "--base-vectors", "--tuned-vectors", "--k"}
+    return fields
 
 
-APP_CASES = [c for c in BAD if c.app == APP_ERROR]
+# Run ids reach the app through the URL, not the Load page: tests/test_app.py checks their st.error.
+APP_CASES = [c for c in BAD if c.app == APP_ERROR and not c.name.startswith("run-")]
 
 
 @pytest.mark.parametrize("case", APP_CASES, ids=[c.name for c in APP_CASES])
@@ -815,8 +814,6 @@ def test_the_app_shows_the_same_message(case: Bad, tmp_path: Path, monkeypatch: 
     f = make_files(tmp_path)
     call = case.setup(f)
     fields = _page_inputs(call.argv or [])
-    if fields is None:
-        pytest.skip("not a file input of the Load page (a config, an output path or a URL parameter)")
     with pytest.raises(InputError) as info:
         call.load()
     monkeypatch.setenv("EMBDIFF_DATA_ROOTS", str(tmp_path))
@@ -827,10 +824,13 @@ def test_the_app_shows_the_same_message(case: Bad, tmp_path: Path, monkeypatch: 
     at.text_area[0].set_value(fields["--dataset"])
     [base] = [t for t in at.text_input if t.label.startswith("Base")]
     [tuned] = [t for t in at.text_input if t.label.startswith("Tuned")]
-    base.set_value(fields["--base-vectors"])
+    base.set_value(fields.get("--base-vectors") or fields["--base"])
     tuned.set_value(fields["--tuned-vectors"])
+    vector_boxes = {"tuned is a vector file"} | ({"base is a vector file"} if "--base-vectors" in fields else set())
     for box in at.checkbox:
-        box.set_value(box.label in ("base is a vector file", "tuned is a vector file"))
+        box.set_value(box.label in vector_boxes)
+    if "--k" in fields:
+        at.number_input[0].set_value(int(fields["--k"]))
     [button] = [b for b in at.button if b.label == "Compare"]
     button.click().run()
     assert not at.exception, [e.value for e in at.exception]
