@@ -291,6 +291,7 @@ def compare(
     if n_docs < k + 1:
         raise InputError(f"the corpus has {n_docs} documents; k={k} needs at least {k + 1}")
     started = time.time()
+    fingerprint = dataset.fingerprint()  # hashes every text: once, for the manifest and the run id
     doc_domains = dataset.docs["domain"].to_numpy(object)
     domains = dataset.domains
     timings: dict[str, float] = {}
@@ -415,7 +416,7 @@ def compare(
     manifest: dict[str, Any] = {
         "verdict": overall,
         "reasons": reasons_all,
-        "dataset": {"source": dataset.source, "fingerprint": dataset.fingerprint(), "n_docs": n_docs,
+        "dataset": {"source": dataset.source, "fingerprint": fingerprint, "n_docs": n_docs,
                     "n_queries": len(dataset.queries), "n_qrels": len(dataset.qrels), "domains": domains,
                     "warnings": list(dataset.warnings)},
         "models": {"base": base.model_id, "tuned": tuned.model_id, "base_fingerprint": base.fingerprint,
@@ -443,20 +444,20 @@ def compare(
         "nn_rows": nn_rows.astype(np.int64),
         "docs_base": base.docs, "docs_tuned": tuned.docs,
     }
-    run_id = run_id_for(_run_inputs(dataset, base, tuned, k=k, config=config, projection=projection,
+    run_id = run_id_for(_run_inputs(fingerprint, base, tuned, k=k, config=config, projection=projection,
                                     max_overlap_docs=max_overlap_docs,
                                     max_projection_points=max_projection_points,
                                     query_prefix=query_prefix, doc_prefix=doc_prefix))
     return Comparison(run_id=run_id, manifest=manifest, tables=tables, arrays=arrays)
 
 
-def _run_inputs(dataset: Dataset, base: Embeddings, tuned: Embeddings, **params: Any) -> dict[str, Any]:
+def _run_inputs(dataset_fingerprint: str, base: Embeddings, tuned: Embeddings, **params: Any) -> dict[str, Any]:
     config = params.pop("config")
     # Prefixes enter the id only when set, so runs made without them keep their ids.
     for name in ("query_prefix", "doc_prefix"):
         if not params.get(name):
             params.pop(name, None)
-    return {"dataset": dataset.fingerprint(), "base": base.fingerprint, "tuned": tuned.fingerprint,
+    return {"dataset": dataset_fingerprint, "base": base.fingerprint, "tuned": tuned.fingerprint,
             "config": config.to_dict(), "engine": ENGINE_VERSION, **params}
 
 
@@ -483,7 +484,8 @@ def compare_inputs(
     """
     config = config or load_config()
     store = store or RunStore()
-    run_id = run_id_for(_run_inputs(dataset, base, tuned, k=check_k(k), config=config, projection=projection,
+    run_id = run_id_for(_run_inputs(dataset.fingerprint(), base, tuned, k=check_k(k), config=config,
+                                    projection=projection,
                                     max_overlap_docs=max_overlap_docs,
                                     max_projection_points=max_projection_points,
                                     query_prefix=query_prefix, doc_prefix=doc_prefix))

@@ -16,8 +16,6 @@ from diagnostics.result import Comparison
 
 __all__ = ["query_topk", "neighbor_lists", "query_list", "most_changed_docs"]
 
-_MOVES = ("up", "down", "same", "new", "dropped")
-
 
 def _probe_row(result: Comparison, query_id: str) -> int:
     ids = result.per_query["query_id"].astype(str)

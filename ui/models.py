@@ -6,7 +6,6 @@ from typing import Any
 
 import streamlit as st
 
-from diagnostics._validation import InputError
 from diagnostics.encoding import load_model
 
 _VECTOR_SUFFIXES = (".parquet", ".npy")
@@ -29,7 +28,4 @@ def cached_model(name: str) -> Any:
 
 def load_probe_models(manifest: dict[str, Any]) -> tuple[Any, Any]:
     models = manifest["models"]
-    try:
-        return cached_model(str(models["base"])), cached_model(str(models["tuned"]))
-    except InputError:
-        raise
+    return cached_model(str(models["base"])), cached_model(str(models["tuned"]))
