@@ -32,7 +32,6 @@ sample: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m sample_data.build
 
 bench: $(STAMP)
-	$(BIN)/pip install -q -e '.[bench]'
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.run
 
 # torch first and pinned: 2.13.0 resolves to a CPU build here, any other order pulls CUDA packages.

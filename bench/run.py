@@ -11,8 +11,9 @@ Run with ``make bench`` (or ``HF_HUB_OFFLINE=1 .venv/bin/python -m bench.run``).
 Stages and references:
 
 * ``knn``: exact top-100 retrieval of both spaces + document kNN (k=10, the rows
-  ``compare`` uses) with ``diagnostics.knn`` vs ``faiss.IndexFlatIP`` (2 threads) on the same arrays;
-  neighbour sets are compared up to ties;
+  ``compare`` uses) with ``diagnostics.knn`` vs ``faiss.IndexFlatIP`` (2 threads) on the same arrays,
+  twice: the engine's default (``faiss.knn`` with its exact tie handling) and ``backend="numpy"``
+  (the fallback when faiss-cpu is missing); neighbour sets are compared up to ties;
 * ``umap``: ``diagnostics.projection.project_pair`` (both maps) of up to 20k points vs ONE plain
   ``umap.UMAP(n_neighbors=15, metric="cosine", random_state=0).fit_transform`` of the base space
   (both warmed up first: numba compilation is not timed);
@@ -91,30 +92,34 @@ def _knn_rows_for(dataset: Any, n_docs: int) -> np.ndarray:
 
 
 def bench_knn(name: str, dataset: Any, base: Any, tuned: Any, *, k: int = 10, depth: int = 100) -> None:
+    """The engine's default backend (FAISS + exact tie handling) and its numpy fallback, both vs the reference."""
     from diagnostics.knn import exact_top_k, knn_rows
 
     n_docs, n_q = base.docs.shape[0], base.queries.shape[0]
     depth = min(depth, n_docs)
     rows = _knn_rows_for(dataset, n_docs)
     size = f"{n_q}q x {n_docs}d, kNN {len(rows)}"
-    ours: dict[tuple[str, str], Any] = {}
     ref: dict[tuple[str, str], Any] = {}
-    with measure() as m_ours:
-        for role, e in (("base", base), ("tuned", tuned)):
-            ours[role, "ret"] = exact_top_k(e.queries, e.docs, k=depth)
-            ours[role, "knn"] = knn_rows(e.docs, rows, k=k)
     with measure() as m_ref:
         for role, e in (("base", base), ("tuned", tuned)):
             ref[role, "ret"] = faiss_top_k(e.queries, e.docs, depth)
             ref[role, "knn"] = faiss_knn_rows(e.docs, rows, k)
-    notes = []
-    for role, e in (("base", base), ("tuned", tuned)):
-        for what, q in (("ret", e.queries), ("knn", e.docs[rows])):
-            diff, beyond = differ_beyond_ties(ours[role, what][0], ref[role, what][0], q, e.docs, ref[role, what][1])
-            notes.append(f"{role[0]}{what}:{diff}/{beyond}")
-    note = "rows differing/beyond ties " + " ".join(notes)
     _row(name, "faiss IndexFlatIP (ref)", size, m_ref)
-    _row(name, "knn.exact_top_k+knn_rows", size, m_ours, ref=m_ref, note=note)
+    for backend in ("auto", "numpy"):
+        ours: dict[tuple[str, str], Any] = {}
+        with measure() as m_ours:
+            for role, e in (("base", base), ("tuned", tuned)):
+                ours[role, "ret"] = exact_top_k(e.queries, e.docs, k=depth, backend=backend)
+                ours[role, "knn"] = knn_rows(e.docs, rows, k=k, backend=backend)
+        notes = []
+        for role, e in (("base", base), ("tuned", tuned)):
+            for what, q in (("ret", e.queries), ("knn", e.docs[rows])):
+                mine, theirs = ours[role, what], ref[role, what]
+                diff, beyond = differ_beyond_ties(mine[0], theirs[0], q, e.docs, theirs[1])
+                notes.append(f"{role[0]}{what}:{diff}/{beyond}")
+        note = "rows differing/beyond ties " + " ".join(notes)
+        label = "knn (engine default: faiss)" if backend == "auto" else "knn backend=numpy (fallback)"
+        _row(name, label, size, m_ours, ref=m_ref, note=note)
 
 
 def bench_umap(name: str, dataset: Any, base: Any, tuned: Any, *, points: int) -> None:

@@ -1,27 +1,45 @@
-"""Exact cosine k-nearest neighbours by blocked matrix products.
+"""Exact cosine k-nearest neighbours: FAISS's flat search when installed, blocked numpy otherwise.
 
 Every similarity in embdiff is the cosine of L2-normalised float32 vectors, i.e. their dot product.
 The search is exact (brute force): an approximate index would miss neighbours, and its misses would
 look like change between the base and the tuned model.
 
-Memory: the queries are processed in blocks of ``block_size`` rows; one block of similarities,
-``(block_size, n_docs)`` float32, is the only large temporary (100 MB for 256 queries against
-100k documents). No ``(n_queries, n_docs)`` matrix and no float64 copy of a whole matrix is made.
+Two backends compute the same answer. ``"faiss"`` runs ``faiss.knn`` (the exhaustive
+inner-product search behind ``IndexFlatIP``, without copying the corpus into an index); it is
+the default when ``faiss-cpu`` imports, being 1.6x faster than numpy at 100k documents on a
+2-core CPU (``python -m bench.run``). ``"numpy"`` is one matrix product per block of
+``block_size`` query rows; its largest temporary is one ``(block_size, n_docs)`` float32 block
+(100 MB for 256 queries against 100k documents). Neither makes an ``(n_queries, n_docs)`` matrix or
+a float64 copy of a whole matrix.
 
-Ties are broken deterministically: a higher score first, then the lower document row index.
+Ties are broken deterministically in both: a higher score first, then the lower document row index.
+FAISS orders ties arbitrarily, so it is asked for ``k + TIE_MARGIN`` neighbours, which are sorted
+by (score, row); a row whose tie at the k-th score may continue past what FAISS returned is
+searched again with numpy.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from diagnostics._validation import InputError
 
-__all__ = ["exact_top_k", "knn_rows"]
+__all__ = ["BACKENDS", "exact_top_k", "faiss_available", "knn_rows"]
 
 #: Tolerance on the L2 norm of each input row (float32 vectors written by other tools drift a little).
 NORM_TOLERANCE = 1e-3
+
+#: ``backend=`` values: ``"auto"`` is FAISS when it imports, else numpy.
+BACKENDS = ("auto", "faiss", "numpy")
+
+#: Extra neighbours asked of FAISS so that a tie at the k-th score is usually seen whole.
+TIE_MARGIN = 8
+
+#: Query rows per FAISS call: bounds the gathered copy of sampled rows (``knn_rows``) to 64 MB at 1024 dims.
+_FAISS_QUERY_BLOCK = 16384
 
 
 def exact_top_k(
@@ -31,6 +49,7 @@ def exact_top_k(
     k: int,
     block_size: int = 256,
     exclude_self: bool = False,
+    backend: str = "auto",
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
     r"""Exact cosine top-``k`` documents of every query.
 
@@ -46,10 +65,14 @@ def exact_top_k(
     k : int
         Number of neighbours, ``1 <= k <= n_docs`` (``n_docs - 1`` with ``exclude_self``).
     block_size : int, default=256
-        Queries per matrix product; bounds the temporary memory to ``block_size * n_docs`` floats.
+        numpy backend: queries per matrix product; bounds the temporary memory to
+        ``block_size * n_docs`` floats.
     exclude_self : bool, default=False
         Document kNN: ``queries`` are the documents themselves (same shape) and row ``i`` never
         returns column ``i``.
+    backend : {"auto", "faiss", "numpy"}, default="auto"
+        ``"auto"`` uses FAISS when ``faiss-cpu`` is installed. Both give the same neighbours
+        (up to float rounding of near-equal scores).
 
     Returns
     -------
@@ -62,12 +85,12 @@ def exact_top_k(
     ------
     InputError
         Inputs that are not 2-D finite unit-norm float matrices of the same width, ``k`` out of
-        range (larger than the corpus), a bad ``block_size``, or ``exclude_self`` with shapes that
-        differ.
+        range (larger than the corpus), a bad ``block_size``, ``exclude_self`` with shapes that
+        differ, or an unknown ``backend`` (or ``"faiss"`` when it is not installed).
 
     Notes
     -----
-    Per block, one matrix product; per row, ``np.partition`` finds the ``k``-th largest score
+    numpy backend: per block, one matrix product; per row, ``np.partition`` finds the ``k``-th largest score
     :math:`t` in linear time, every column with a score :math:`\ge t` is a candidate (so a tie at
     the boundary keeps all its members), and the candidates are sorted by (score descending,
     index ascending) and cut at ``k``. The per-row partition works inside the cache and is several
@@ -95,7 +118,10 @@ def exact_top_k(
         )
     k = _check_k_for_corpus(k, d.shape[0], exclude_self=exclude_self)
     block = _check_block_size(block_size)
+    use_faiss = _use_faiss(backend)
     self_columns = np.arange(q.shape[0], dtype=np.int64) if exclude_self else None
+    if use_faiss:
+        return _faiss_top_k(q, None, d, k=k, block_size=block, self_columns=self_columns)
     return _blocked_top_k(q, None, d, k=k, block_size=block, self_columns=self_columns)
 
 
@@ -105,6 +131,7 @@ def knn_rows(
     *,
     k: int,
     block_size: int = 256,
+    backend: str = "auto",
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
     """Exact cosine kNN of some rows of a matrix against all of its rows, each row's self excluded.
 
@@ -122,7 +149,9 @@ def knn_rows(
     k : int
         Number of neighbours, ``1 <= k <= n - 1``.
     block_size : int, default=256
-        Rows per matrix product.
+        numpy backend: rows per matrix product.
+    backend : {"auto", "faiss", "numpy"}, default="auto"
+        As :func:`exact_top_k`.
 
     Returns
     -------
@@ -148,7 +177,14 @@ def knn_rows(
     idx = _check_rows(rows, v.shape[0])
     k = _check_k_for_corpus(k, v.shape[0], exclude_self=True)
     block = _check_block_size(block_size)
+    if _use_faiss(backend):
+        return _faiss_top_k(v, idx, v, k=k, block_size=block, self_columns=idx)
     return _blocked_top_k(v, idx, v, k=k, block_size=block, self_columns=idx)
+
+
+def faiss_available() -> bool:
+    """Whether ``faiss-cpu`` imports here (``backend="auto"`` then uses it)."""
+    return _faiss_module() is not None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -179,9 +215,58 @@ def _blocked_top_k(
     return out_idx, out_sim
 
 
-def _select_top_k(
-    sims: NDArray[np.float32], k: int, out_idx: NDArray[np.int64], out_sim: NDArray[np.float32]
-) -> None:
+def _faiss_top_k(
+    queries: NDArray[np.float32],
+    query_rows: NDArray[np.int64] | None,
+    docs: NDArray[np.float32],
+    *,
+    k: int,
+    block_size: int,
+    self_columns: NDArray[np.int64] | None,
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """:func:`_blocked_top_k`'s answer from ``faiss.knn``, ties re-ordered and checked (module docstring)."""
+    faiss = _faiss_module()
+    assert faiss is not None  # _use_faiss checked it
+    n_queries = queries.shape[0] if query_rows is None else query_rows.shape[0]
+    n_docs = docs.shape[0]
+    wanted = min(k + TIE_MARGIN + (self_columns is not None), n_docs)
+    out_idx = np.empty((n_queries, k), dtype=np.int64)
+    out_sim = np.empty((n_queries, k), dtype=np.float32)
+    for start in range(0, n_queries, _FAISS_QUERY_BLOCK):
+        stop = min(start + _FAISS_QUERY_BLOCK, n_queries)
+        block = queries[start:stop] if query_rows is None else queries[query_rows[start:stop]]
+        sim, idx = faiss.knn(block, docs, wanted, metric=faiss.METRIC_INNER_PRODUCT)
+        # Anything FAISS did not return scores at most the lowest score it did return.
+        floor = sim[:, -1].copy()
+        if self_columns is not None:
+            sim[idx == self_columns[start:stop, None]] = -np.inf
+        order = np.lexsort((idx, -sim), axis=-1)[:, :k]
+        out_idx[start:stop] = np.take_along_axis(idx, order, axis=1)
+        out_sim[start:stop] = np.take_along_axis(sim, order, axis=1)
+        # Complete when every document scoring the k-th score was returned: all of a row's
+        # corpus was, or the k-th score is above the floor of what FAISS left out.
+        unsure = np.flatnonzero(out_sim[start:stop, -1] <= floor) if wanted < n_docs else np.empty(0, np.int64)
+        if unsure.size:
+            rows = start + unsure
+            if query_rows is None:
+                again = _blocked_top_k(
+                    queries[rows],
+                    None,
+                    docs,
+                    k=k,
+                    block_size=block_size,
+                    self_columns=None if self_columns is None else self_columns[rows],
+                )
+            else:
+                assert self_columns is not None  # knn_rows always excludes each row itself
+                again = _blocked_top_k(
+                    queries, query_rows[rows], docs, k=k, block_size=block_size, self_columns=self_columns[rows]
+                )
+            out_idx[rows], out_sim[rows] = again
+    return out_idx, out_sim
+
+
+def _select_top_k(sims: NDArray[np.float32], k: int, out_idx: NDArray[np.int64], out_sim: NDArray[np.float32]) -> None:
     """Write the top ``k`` of every row of ``sims`` into ``out_idx`` / ``out_sim`` (views)."""
     kth = sims.shape[1] - k
     for r, row in enumerate(sims):
@@ -276,3 +361,26 @@ def _check_rows(rows: ArrayLike, n: int) -> NDArray[np.int64]:
         bad = int(idx[(idx < 0) | (idx >= n)][0])
         raise InputError(f"rows must be indices in [0, {n}) (the vectors have {n} rows); found {bad}")
     return idx
+
+
+def _faiss_module() -> Any:
+    """The ``faiss`` module, or None when ``faiss-cpu`` is not installed."""
+    try:
+        import faiss
+    except ImportError:
+        return None
+    return faiss
+
+
+def _use_faiss(backend: object) -> bool:
+    if backend not in BACKENDS:
+        raise InputError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if backend == "numpy":
+        return False
+    available = _faiss_module() is not None
+    if backend == "faiss" and not available:
+        raise InputError(
+            "backend='faiss' needs faiss-cpu, which is not installed here; pip install faiss-cpu, "
+            "or pass backend='numpy' (same answer, slower)"
+        )
+    return available

@@ -33,44 +33,50 @@ def _brute_force(queries: np.ndarray, docs: np.ndarray, k: int, exclude_self: bo
     return idx, np.take_along_axis(sims, idx, axis=1)
 
 
+@pytest.fixture(params=["faiss", "numpy"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Both backends must give the brute-force answer; faiss-cpu is a dependency, so both run."""
+    return str(request.param)
+
+
 def test_docstring_examples_run() -> None:
     result = doctest.testmod(diagnostics.knn)
     assert result.attempted > 0 and result.failed == 0
 
 
-def test_hand_computed_toy_case() -> None:
+def test_hand_computed_toy_case(backend: str) -> None:
     docs = np.array([[1, 0], [0, 1], [0.6, 0.8], [-1, 0]], dtype=np.float32)
     query = np.array([[0.8, 0.6]], dtype=np.float32)
     # cosines: 0.8, 0.6, 0.96, -0.8
-    idx, sim = exact_top_k(query, docs, k=3)
+    idx, sim = exact_top_k(query, docs, k=3, backend=backend)
     assert idx.tolist() == [[2, 0, 1]]
     np.testing.assert_allclose(sim, [[0.96, 0.8, 0.6]], rtol=1e-6)
     assert idx.dtype == np.int64 and sim.dtype == np.float32
 
 
 @pytest.mark.parametrize("block_size", [1, 7, 256])
-def test_equals_brute_force_with_exact_ties(block_size: int) -> None:
+def test_equals_brute_force_with_exact_ties(block_size: int, backend: str) -> None:
     rng = np.random.default_rng(0)
     docs = _tied(rng, 300)
     queries = _tied(rng, 40)
-    idx, sim = exact_top_k(queries, docs, k=50, block_size=block_size)
+    idx, sim = exact_top_k(queries, docs, k=50, block_size=block_size, backend=backend)
     ref_idx, ref_sim = _brute_force(queries, docs, 50)
     assert (ref_sim[:, :-1] == ref_sim[:, 1:]).any(), "the data must contain ties to test tie-breaking"
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_array_equal(sim, ref_sim.astype(np.float32))
 
 
-def test_ties_prefer_the_lower_document_index() -> None:
+def test_ties_prefer_the_lower_document_index(backend: str) -> None:
     docs = np.array([[0, 1], [1, 0], [1, 0], [0, 1], [1, 0]], dtype=np.float32)
-    idx, sim = exact_top_k(np.array([[1, 0]], dtype=np.float32), docs, k=2)
+    idx, sim = exact_top_k(np.array([[1, 0]], dtype=np.float32), docs, k=2, backend=backend)
     assert idx.tolist() == [[1, 2]]
     assert sim.tolist() == [[1.0, 1.0]]
 
 
-def test_equals_brute_force_on_random_vectors() -> None:
+def test_equals_brute_force_on_random_vectors(backend: str) -> None:
     rng = np.random.default_rng(1)
     docs, queries = _unit(rng, 1000, 32), _unit(rng, 70, 32)
-    idx, sim = exact_top_k(queries, docs, k=100, block_size=32)
+    idx, sim = exact_top_k(queries, docs, k=100, block_size=32, backend=backend)
     ref_idx, ref_sim = _brute_force(queries, docs, 100)
     np.testing.assert_allclose(sim, ref_sim, atol=1e-6)
     # float32 products may swap two documents whose exact cosines differ by less than float32 precision
@@ -82,78 +88,128 @@ def test_equals_brute_force_on_random_vectors() -> None:
     assert (np.diff(sim, axis=1) <= 0).all()
 
 
-def test_k_equal_to_the_corpus_returns_every_document() -> None:
+def test_k_equal_to_the_corpus_returns_every_document(backend: str) -> None:
     rng = np.random.default_rng(2)
     docs, queries = _unit(rng, 20, 8), _unit(rng, 3, 8)
-    idx, _ = exact_top_k(queries, docs, k=20)
+    idx, _ = exact_top_k(queries, docs, k=20, backend=backend)
     np.testing.assert_array_equal(np.sort(idx, axis=1), np.tile(np.arange(20), (3, 1)))
 
 
-def test_exclude_self_equals_brute_force_and_never_returns_self() -> None:
+def test_exclude_self_equals_brute_force_and_never_returns_self(backend: str) -> None:
     rng = np.random.default_rng(3)
     docs = _tied(rng, 200)
-    idx, sim = exact_top_k(docs, docs, k=30, block_size=64, exclude_self=True)
+    idx, sim = exact_top_k(docs, docs, k=30, block_size=64, exclude_self=True, backend=backend)
     ref_idx, ref_sim = _brute_force(docs, docs, 30, exclude_self=True)
     np.testing.assert_array_equal(idx, ref_idx)
     assert not (idx == np.arange(200)[:, None]).any()
     # the self-match (cosine 1) would otherwise be first in every row
-    plain, _ = exact_top_k(docs, docs, k=1)
+    plain, _ = exact_top_k(docs, docs, k=1, backend=backend)
     assert (plain[:, 0] == np.arange(200)).mean() > 0.5
 
 
-def test_exclude_self_allows_k_up_to_n_minus_one() -> None:
+def test_exclude_self_allows_k_up_to_n_minus_one(backend: str) -> None:
     rng = np.random.default_rng(4)
     docs = _unit(rng, 6, 4)
-    idx, _ = exact_top_k(docs, docs, k=5, exclude_self=True)
+    idx, _ = exact_top_k(docs, docs, k=5, exclude_self=True, backend=backend)
     for i, row in enumerate(idx):
         assert sorted(row.tolist()) == [j for j in range(6) if j != i]
 
 
-def test_knn_rows_equals_the_matching_rows_of_the_full_document_knn() -> None:
+def test_knn_rows_equals_the_matching_rows_of_the_full_document_knn(backend: str) -> None:
     rng = np.random.default_rng(5)
     vectors = _tied(rng, 150)
-    full_idx, full_sim = exact_top_k(vectors, vectors, k=10, exclude_self=True)
+    full_idx, full_sim = exact_top_k(vectors, vectors, k=10, exclude_self=True, backend=backend)
     rows = np.array([149, 0, 17, 17, 88])
-    idx, sim = knn_rows(vectors, rows, k=10, block_size=2)
+    idx, sim = knn_rows(vectors, rows, k=10, block_size=2, backend=backend)
     np.testing.assert_array_equal(idx, full_idx[rows])
     np.testing.assert_array_equal(sim, full_sim[rows])
     assert not (idx == rows[:, None]).any()
 
 
-def test_knn_rows_with_no_rows() -> None:
+def test_knn_rows_with_no_rows(backend: str) -> None:
     rng = np.random.default_rng(6)
-    idx, sim = knn_rows(_unit(rng, 5, 3), [], k=2)
+    idx, sim = knn_rows(_unit(rng, 5, 3), [], k=2, backend=backend)
     assert idx.shape == (0, 2) and sim.shape == (0, 2)
 
 
-def test_no_queries_gives_empty_results() -> None:
+def test_no_queries_gives_empty_results(backend: str) -> None:
     rng = np.random.default_rng(7)
-    idx, sim = exact_top_k(np.zeros((0, 3), np.float32), _unit(rng, 4, 3), k=2)
+    idx, sim = exact_top_k(np.zeros((0, 3), np.float32), _unit(rng, 4, 3), k=2, backend=backend)
     assert idx.shape == (0, 2) and sim.shape == (0, 2)
 
 
-def test_float64_input_gives_the_float32_result() -> None:
+def test_float64_input_gives_the_float32_result(backend: str) -> None:
     rng = np.random.default_rng(8)
     docs, queries = _tied(rng, 50), _tied(rng, 5)
-    a = exact_top_k(queries, docs, k=5)
-    b = exact_top_k(queries.astype(np.float64), docs.astype(np.float64), k=5)
+    a = exact_top_k(queries, docs, k=5, backend=backend)
+    b = exact_top_k(queries.astype(np.float64), docs.astype(np.float64), k=5, backend=backend)
     np.testing.assert_array_equal(a[0], b[0])
     assert b[1].dtype == np.float32
 
 
+def test_ties_longer_than_the_faiss_margin_are_resolved_exactly(backend: str) -> None:
+    # 40 identical documents (exact ties far beyond TIE_MARGIN) among others: the k best are the
+    # duplicates with the lowest row indices, as in the numpy search
+    rng = np.random.default_rng(10)
+    docs = _unit(rng, 200, 8)
+    dup_rows = np.sort(rng.choice(200, 40, replace=False))
+    docs[dup_rows] = docs[dup_rows[0]]
+    query = docs[dup_rows[:1]]
+    idx, sim = exact_top_k(query, docs, k=diagnostics.knn.TIE_MARGIN + 3, backend=backend)
+    assert idx.tolist() == [dup_rows[: diagnostics.knn.TIE_MARGIN + 3].tolist()]
+    assert (sim == sim[0, 0]).all()
+    idx, _ = knn_rows(docs, dup_rows[:2], k=diagnostics.knn.TIE_MARGIN + 3, backend=backend)
+    assert idx[0].tolist() == dup_rows[1 : diagnostics.knn.TIE_MARGIN + 4].tolist()
+    assert idx[1].tolist() == [dup_rows[0], *dup_rows[2 : diagnostics.knn.TIE_MARGIN + 4]]
+
+
+def test_auto_uses_faiss_when_installed_and_agrees_with_numpy() -> None:
+    rng = np.random.default_rng(11)
+    docs, queries = _unit(rng, 3000, 48), _unit(rng, 300, 48)
+    assert diagnostics.knn.faiss_available()  # faiss-cpu is a dependency of embdiff
+    auto = exact_top_k(queries, docs, k=100)
+    faiss_ = exact_top_k(queries, docs, k=100, backend="faiss")
+    numpy_ = exact_top_k(queries, docs, k=100, backend="numpy")
+    np.testing.assert_array_equal(auto[0], faiss_[0])
+    np.testing.assert_allclose(faiss_[1], numpy_[1], atol=1e-6)
+    assert (faiss_[0] != numpy_[0]).mean() < 0.001  # only float32 near-ties may swap
+
+
+@pytest.mark.parametrize("bad", ["gpu", "", None, 1])
+def test_unknown_backend_is_an_input_error(bad: object) -> None:
+    rng = np.random.default_rng(12)
+    docs = _unit(rng, 5, 3)
+    with pytest.raises(InputError, match=r"backend must be one of auto, faiss, numpy"):
+        exact_top_k(docs, docs, k=2, backend=bad)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"backend must be one of"):
+        knn_rows(docs, [0], k=2, backend=bad)  # type: ignore[arg-type]
+
+
+def test_faiss_backend_without_faiss_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(diagnostics.knn, "_faiss_module", lambda: None)
+    rng = np.random.default_rng(13)
+    docs = _unit(rng, 5, 3)
+    with pytest.raises(InputError, match=r"pip install faiss-cpu, or pass backend='numpy'"):
+        exact_top_k(docs, docs, k=2, backend="faiss")
+    assert not diagnostics.knn.faiss_available()
+    idx, _ = exact_top_k(docs, docs, k=2)  # auto falls back to numpy
+    assert idx.shape == (5, 2)
+
+
 @pytest.mark.parametrize("mode", ["queries", "exclude_self", "knn_rows"])
 def test_memory_stays_within_one_block(mode: str) -> None:
+    # numpy backend (tracemalloc cannot see FAISS's C++ buffers; bench/run.py reports peak RSS)
     rng = np.random.default_rng(9)
     docs, queries = _unit(rng, 4000, 16), _unit(rng, 2000, 16)
     one_block = 128 * 4000 * 4  # 2 MB of float32; the full matrix would be 16x (queries) or 31x that
     tracemalloc.start()
     try:
         if mode == "queries":
-            exact_top_k(queries, docs, k=10, block_size=128)
+            exact_top_k(queries, docs, k=10, block_size=128, backend="numpy")
         elif mode == "exclude_self":
-            exact_top_k(docs, docs, k=10, block_size=128, exclude_self=True)
+            exact_top_k(docs, docs, k=10, block_size=128, exclude_self=True, backend="numpy")
         else:
-            knn_rows(docs, np.arange(0, 4000, 2), k=10, block_size=128)
+            knn_rows(docs, np.arange(0, 4000, 2), k=10, block_size=128, backend="numpy")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
