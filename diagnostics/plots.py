@@ -149,6 +149,10 @@ def projection_figure(
 ) -> go.Figure:
     """The two aligned maps side by side (or overlaid with displacement lines).
 
+    Every point carries its row position in ``points`` as ``customdata`` (a selection maps back to
+    the rows with ``points.iloc``) and hovers as ``id``, ``kind · domain``. Built from whole numpy
+    columns, with one marker symbol per trace: 2 x 50k points take about 0.1 s.
+
     Parameters
     ----------
     points : DataFrame
@@ -166,25 +170,30 @@ def projection_figure(
     cols = 1 if overlay else 2
     fig = make_subplots(rows=1, cols=cols, subplot_titles=None if overlay else ("base", "tuned"),
                         horizontal_spacing=0.04)
-    custom = np.stack([points["id"].astype(str), points["kind"].astype(str), points["domain"].astype(str)], axis=1)
-    shown = np.stack([_safe(points["id"]), _safe(points["kind"]), _safe(points["domain"])], axis=1)
-    # customdata keeps the raw id (the selection table reads it); hover shows the escaped copy in columns 3-5.
-    custom = np.concatenate([custom, shown], axis=1)
-    hover = "%{customdata[3]}<br>%{customdata[4]} · %{customdata[5]}<extra></extra>"
+    domains = points["domain"].astype(str).to_numpy(object)
+    rows = np.arange(len(points))
+    hover_text = np.array(
+        [f"{i}<br>{k} · {d}" for i, k, d in zip(_safe(points["id"]), _safe(points["kind"]), _safe(domains),
+                                                  strict=True)],
+        dtype=object,
+    )
+    hover = "%{hovertext}<extra></extra>"
+    xy = {side: (points[f"x_{side}"].to_numpy(), points[f"y_{side}"].to_numpy())
+          for side in ("base", "tuned")}
     sides = [("base", 1), ("tuned", 1 if overlay else 2)]
     if color_by == "domain":
-        colors = domain_colors(sorted(points["domain"].astype(str).unique()))
+        colors = domain_colors(sorted(set(domains)))
         for domain, color in colors.items():
-            mask = (points["domain"].astype(str) == domain).to_numpy()
+            mask = domains == domain
             for side, col in sides:
                 hollow = overlay and side == "base"
                 fig.add_trace(
                     scatter(
-                        x=points.loc[mask, f"x_{side}"], y=points.loc[mask, f"y_{side}"], mode="markers",
+                        x=xy[side][0][mask], y=xy[side][1][mask], mode="markers",
                         name=_safe([domain])[0], legendgroup=domain, showlegend=side == "base",
                         marker={"size": 5, "color": color, "opacity": 0.4 if hollow else 0.8,
-                                "symbol": ["circle-open" if hollow else "circle"] * int(mask.sum())},
-                        customdata=custom[mask], hovertemplate=hover,
+                                "symbol": "circle-open" if hollow else "circle"},
+                        customdata=rows[mask], hovertext=hover_text[mask], hovertemplate=hover,
                     ),
                     row=1, col=col,
                 )
@@ -193,16 +202,17 @@ def projection_figure(
         for side, col in sides:
             fig.add_trace(
                 scatter(
-                    x=points[f"x_{side}"], y=points[f"y_{side}"], mode="markers", name=side,
+                    x=xy[side][0], y=xy[side][1], mode="markers", name=side,
                     marker={"size": 5, "color": values, "colorscale": "RdYlGn" if "delta" in color_by else "Viridis",
                             "showscale": side == "tuned", "colorbar": {"title": color_by}},
-                    customdata=custom, hovertemplate=hover,
+                    customdata=rows, hovertext=hover_text, hovertemplate=hover,
                 ),
                 row=1, col=col,
             )
     if overlay:
-        xs = np.column_stack([points["x_base"], points["x_tuned"], np.full(len(points), np.nan)]).ravel()
-        ys = np.column_stack([points["y_base"], points["y_tuned"], np.full(len(points), np.nan)]).ravel()
+        gap = np.full(len(points), np.nan)
+        xs = np.column_stack([xy["base"][0], xy["tuned"][0], gap]).ravel()
+        ys = np.column_stack([xy["base"][1], xy["tuned"][1], gap]).ravel()
         fig.add_trace(scatter(x=xs, y=ys, mode="lines", line={"width": 0.5, "color": "rgba(80,80,80,0.35)"},
                               name="displacement", hoverinfo="skip"), row=1, col=1)
     fig.update_xaxes(showticklabels=False)

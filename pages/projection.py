@@ -69,8 +69,8 @@ st.subheader(f"Selection ({len(selected)})")
 if not selected:
     st.caption("Drag a box or lasso on either map to list the points it covers.")
 else:
-    ids = {str(p["customdata"][0]) for p in selected if p.get("customdata")}
-    table = shown[shown["id"].astype(str).isin(ids)][["id", "kind", "domain", "displacement", "overlap", "delta"]]
+    rows = sorted({int(p["customdata"]) for p in selected if p.get("customdata") is not None})  # row in shown
+    table = shown.iloc[rows][["id", "kind", "domain", "displacement", "overlap", "delta"]]
     st.dataframe(table.sort_values("displacement", ascending=False), hide_index=True, width="stretch",
                  key="selection_table")
     queries = table[table["kind"] == "query"]["id"].astype(str).tolist()
