@@ -7,8 +7,9 @@ page_guard()
 import streamlit as st  # noqa: E402
 
 from diagnostics import plots  # noqa: E402
-from diagnostics.drilldown import most_changed_docs, neighbor_lists  # noqa: E402
+from diagnostics.drilldown import neighbor_lists  # noqa: E402
 from ui.state import require_run, set_params, synced, wrote  # noqa: E402
+from ui.views import changed_docs, overlap_figure  # noqa: E402
 
 state, result = require_run()
 st.title("Neighbourhoods")
@@ -21,7 +22,7 @@ st.caption(
        if sampled else "Computed for every document. ")
     + "Low overlap means the space moved around a document; it does not by itself mean retrieval got worse."
 )
-st.plotly_chart(plots.overlap_figure(result.tables["per_doc"], k=k), width="stretch")
+st.plotly_chart(overlap_figure(result.run_id), width="stretch")
 ci = result.domains[["domain", "overlap_median", "overlap_mean", "overlap_ci_low", "overlap_ci_high", "overlap_n"]]
 st.dataframe(ci.rename(columns={"overlap_median": f"median Jaccard@{k}", "overlap_mean": f"mean Jaccard@{k}",
                                 "overlap_ci_low": "95% CI low", "overlap_ci_high": "95% CI high",
@@ -38,7 +39,7 @@ picked = st.selectbox("Domain", options, key=synced("neighbourhoods_domain", sta
 domain = None if picked == "all domains" else picked
 set_params(domain=domain)
 wrote("neighbourhoods_domain", picked)
-worst = most_changed_docs(result, domain=domain, n=50)
+worst = changed_docs(result.run_id, domain, n=50)
 event = st.dataframe(worst[["doc_id", "domain", "overlap", "n_gained", "n_lost", "text"]], hide_index=True,
                      width="stretch", height=300, on_select="rerun", selection_mode="single-row",
                      column_config={"text": st.column_config.TextColumn("text", width="large")}, key="worst_docs")

@@ -6,8 +6,6 @@ page_guard()
 
 import streamlit as st  # noqa: E402
 
-from diagnostics import plots  # noqa: E402
-from diagnostics.neighbors import stratified_sample  # noqa: E402
 from ui.safe import escape_markdown  # noqa: E402
 from ui.state import (  # noqa: E402
     COLORS,
@@ -19,6 +17,7 @@ from ui.state import (  # noqa: E402
     synced,
     wrote,
 )
+from ui.views import projection_view  # noqa: E402
 
 state, result = require_run()
 st.title("Projection")
@@ -53,16 +52,11 @@ if n_points > 500:
 else:
     cap = n_points
     c3.caption(f"All {n_points} points shown")
-if cap < len(points):
-    points = points.iloc[stratified_sample(points["domain"].astype(str).to_numpy(), max_items=cap, random_state=0)]
-if domain:
-    points = points[points["domain"] == domain]
 overlay = st.toggle("Overlay the maps, with a line from each point's base to its tuned position", value=False)
-shown = points if color == "domain" else points.dropna(subset=[color])
+shown, fig = projection_view(result.run_id, color=color, overlay=overlay, cap=int(cap), domain=domain)
 if color != "domain":
     st.caption(f"Colouring by {captions[color]}: only the {len(shown)} points that carry it are drawn.")
 
-fig = plots.projection_figure(shown, color_by=color, overlay=overlay)
 event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode=("box", "lasso"), key="proj")
 selected = event.selection.points if event is not None else []
 st.subheader(f"Selection ({len(selected)})")

@@ -1,12 +1,37 @@
-"""The projection figure at scale: every point once per map, its row in customdata, escaped hover text."""
+"""The cached views of the pages (``ui/views.py``) and the projection figure they hold: the same
+points and numbers as the run, reused across reruns, and every Streamlit cache bounded."""
 
 from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _runs import open_result, sample_run
+from streamlit.runtime.caching.cache_utils import CachedFunc
 
+import ui
 from diagnostics import plots
+from diagnostics.drilldown import most_changed_docs
+from diagnostics.neighbors import stratified_sample
+from diagnostics.result import Comparison
+from ui.data import open_run
+from ui.views import changed_docs, overlap_figure, projection_view
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> None:
+    for cached in (open_run, projection_view, overlap_figure, changed_docs):
+        cached.clear()
+
+
+@pytest.fixture
+def sample(_isolated_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Comparison:
+    runs = _isolated_home / "runs"
+    return open_result(runs, sample_run(runs, tmp_path_factory.getbasetemp() / "run-cache"))
 
 
 def _points(n: int = 40) -> pd.DataFrame:
@@ -60,3 +85,43 @@ def test_projection_figure_hover_is_escaped_text_and_one_symbol_per_trace() -> N
     assert all("<b>" not in h and "<i>" not in h for h in hover)
     # one marker symbol per trace: a per-point list costs seconds of validation at 50k points
     assert {t.marker.symbol for t in fig.data if t.mode == "markers"} == {"circle", "circle-open"}
+
+
+def test_projection_view_is_the_pages_selection_and_is_cached(sample: Comparison) -> None:
+    points = sample.projection
+    assert points is not None
+    domain = str(sample.manifest["dataset"]["domains"][0])
+    cap = len(points) - 100
+    shown, fig = projection_view(sample.run_id, color="overlap", overlay=False, cap=cap, domain=domain)
+    expected = points.iloc[stratified_sample(points["domain"].astype(str).to_numpy(), max_items=cap, random_state=0)]
+    expected = expected[expected["domain"] == domain].dropna(subset=["overlap"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(shown, expected)
+    base = next(t for t in fig.data if t.name == "base")
+    rows = np.asarray(base.customdata, dtype=int)
+    pd.testing.assert_series_equal(shown["id"].iloc[rows].reset_index(drop=True),
+                                   expected["id"].reset_index(drop=True), check_names=False)
+    again = projection_view(sample.run_id, color="overlap", overlay=False, cap=cap, domain=domain)
+    assert again[0] is shown and again[1] is fig  # a rerun reuses the view
+    all_shown, _ = projection_view(sample.run_id, color="domain", overlay=False, cap=len(points), domain=None)
+    assert len(all_shown) == len(points)
+
+
+def test_neighbourhood_views_match_the_engine(sample: Comparison) -> None:
+    domain = str(sample.manifest["dataset"]["domains"][1])
+    pd.testing.assert_frame_equal(changed_docs(sample.run_id, domain, n=50),
+                                  most_changed_docs(sample, domain=domain, n=50))
+    fig = overlap_figure(sample.run_id)
+    assert fig is overlap_figure(sample.run_id)
+    per_doc = sample.tables["per_doc"].dropna(subset=["overlap"])
+    assert sum(len(t.y) for t in fig.data) == len(per_doc)
+
+
+def test_every_streamlit_cache_of_the_ui_is_bounded() -> None:
+    cached: dict[str, CachedFunc] = {}
+    for info in pkgutil.iter_modules(ui.__path__):
+        module = importlib.import_module(f"ui.{info.name}")
+        cached |= {f"{f._info.func.__module__}.{name}": f for name, f in vars(module).items()
+                   if isinstance(f, CachedFunc)}
+    assert len(cached) >= 10, sorted(cached)
+    unbounded = [name for name, f in cached.items() if f._info.max_entries is None]
+    assert not unbounded, f"caches without max_entries: {unbounded}"
