@@ -29,7 +29,7 @@ def projection_view(
 
     The points are the run's projection, stratified down to ``cap`` points, restricted to ``domain``
     and, when colouring by a numeric column, to the points that carry it. The figure's ``customdata``
-    is each point's row position in the returned frame.
+    is each point's row position in the returned frame. One entry of 2 x 50k points holds about 20 MB.
     """
     points = open_run(run_id).projection
     if points is None:
