@@ -31,8 +31,10 @@ pytest: $(STAMP)
 sample: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m sample_data.build
 
+# Engine stages vs FAISS / plain UMAP, then page rerun and browser draw times on a saved 100k run.
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.run
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.pages
 
 # torch first and pinned: 2.13.0 resolves to a CPU build here, any other order pulls CUDA packages.
 $(STAMP): pyproject.toml
