@@ -36,8 +36,6 @@ import argparse
 import ast
 import os
 import statistics
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -46,17 +44,12 @@ from pathlib import Path
 from typing import Any
 
 from bench._pagerun import DEFAULT_HOME, saved_run
+from tests._browser import IDLE, launch_browser, start_server, stop_server
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
 RERUN_TARGET = 0.3
 DRAW_TARGET = 2.0
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
 @dataclass
@@ -236,32 +229,6 @@ _DRAWN = """
 _TWO_FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))"
 
 
-def _start_server(home: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    env = {**os.environ, "EMBDIFF_HOME": str(home), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless",
-           "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:  # noqa: S310
-                if response.status == 200:
-                    return process, url
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.25)
-    process.terminate()
-    raise RuntimeError("the server did not become healthy in 120 s")
-
-
 def _proc_status(pid: int) -> dict[str, float]:
     """``VmRSS``, ``RssAnon``, ``RssFile`` and ``VmHWM`` of a process, MB."""
     out = {}
@@ -342,11 +309,12 @@ def browser_rows(home: Path, run_id: str, *, repeats: int) -> None:
     n_overlap = int(projection["overlap"].notna().sum())
     views = _view_params(run_id)
     log = home / "pagebench-server.log"
-    process, url = _start_server(home, log)
+    server = start_server(home, log)  # the browser tests' server: same flags, waits until healthy
+    process, url = server.process, server.url
     deep = f"{url}/projection?run={run_id}"
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            browser = launch_browser(playwright)
             try:
                 def fresh() -> tuple[Any, Any]:
                     context = browser.new_context(viewport={"width": 1400, "height": 900})
@@ -431,11 +399,7 @@ def browser_rows(home: Path, run_id: str, *, repeats: int) -> None:
               flush=True)
         MEMORY.update(rss=rss, rss_start=rss_start, mapped=mapped, have=have)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_server(server)
 
 
 MEMORY: dict[str, Any] = {}

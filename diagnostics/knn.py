@@ -248,20 +248,14 @@ def _faiss_top_k(
         unsure = np.flatnonzero(out_sim[start:stop, -1] <= floor) if wanted < n_docs else np.empty(0, np.int64)
         if unsure.size:
             rows = start + unsure
-            if query_rows is None:
-                again = _blocked_top_k(
-                    queries[rows],
-                    None,
-                    docs,
-                    k=k,
-                    block_size=block_size,
-                    self_columns=None if self_columns is None else self_columns[rows],
-                )
-            else:
-                assert self_columns is not None  # knn_rows always excludes each row itself
-                again = _blocked_top_k(
-                    queries, query_rows[rows], docs, k=k, block_size=block_size, self_columns=self_columns[rows]
-                )
+            again = _blocked_top_k(
+                queries,
+                rows if query_rows is None else query_rows[rows],
+                docs,
+                k=k,
+                block_size=block_size,
+                self_columns=None if self_columns is None else self_columns[rows],
+            )
             out_idx[rows], out_sim[rows] = again
     return out_idx, out_sim
 
