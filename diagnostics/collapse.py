@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from scipy.linalg.blas import dsyrk
-from sklearn.metrics import silhouette_samples
 from threadpoolctl import threadpool_limits
 
 from diagnostics._validation import InputError
@@ -58,7 +57,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_ITEMS = 5000
-"""Silhouette sample cap (stratified by domain): silhouette costs O(m^2 dim)."""
+"""Silhouette sample cap (stratified by domain)."""
 DEFAULT_MAX_PAIRS = 500_000
 """Uniformity pair cap per domain: all pairs up to it (about 1000 documents), else all pairs of a
 seeded random subset of about 1000 documents."""
@@ -266,13 +265,37 @@ def _rng_for(random_state: int, stream: int) -> np.random.Generator:
 def _silhouettes(
     x: NDArray[np.floating], labels: NDArray[np.object_], sample: NDArray[np.int64]
 ) -> NDArray[np.float64]:
-    """Silhouette (cosine) of each sampled row by domain label; NaN when undefined."""
+    r"""Silhouette (cosine) of each sampled row by domain label; NaN when undefined.
+
+    Exact, from per-label sums instead of the m x m distance matrix: with unit rows
+    :math:`u_i`, the mean cosine distance from ``i`` to label ``L`` is
+    :math:`1 - u_i \cdot \sum_{j \in L} u_j / |L|` (``i`` itself left out of its own label).
+    That is O(m dim) memory where :func:`sklearn.metrics.silhouette_samples` needs O(m^2)
+    (200 MB at the default 5,000 rows); the two agree to float rounding (a test checks it).
+    """
     sub_labels = labels[sample].astype(str)
-    n_labels = len(set(sub_labels))
-    if n_labels < 2 or n_labels > sample.shape[0] - 1:
-        return np.full(sample.shape[0], np.nan)
-    out: NDArray[np.float64] = np.asarray(silhouette_samples(x[sample], sub_labels, metric="cosine"), dtype=np.float64)
-    return out
+    names, codes = np.unique(sub_labels, return_inverse=True)
+    m, n_labels = sample.shape[0], len(names)
+    if n_labels < 2 or n_labels > m - 1:
+        return np.full(m, np.nan)
+    u = x[sample].astype(np.float64)
+    norms = np.sqrt(np.einsum("ij,ij->i", u, u))
+    u /= np.where(norms > 0, norms, 1.0)[:, None]
+    sums = np.zeros((n_labels, u.shape[1]))
+    np.add.at(sums, codes, u)
+    sizes = np.bincount(codes, minlength=n_labels).astype(np.float64)
+    mean_dist = 1.0 - (u @ sums.T) / sizes  # (m, n_labels): mean distance to every member of each label
+    own = codes
+    self_dot = np.einsum("ij,ij->i", u, u)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a = (sizes[own] * mean_dist[np.arange(m), own] - (1.0 - self_dot)) / (sizes[own] - 1)
+    mean_dist[np.arange(m), own] = np.inf
+    b = mean_dist.min(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (b - a) / np.maximum(a, b)
+    out[sizes[own] <= 1] = 0.0  # sklearn's convention for a label with one member
+    scores: NDArray[np.float64] = np.nan_to_num(out)
+    return scores
 
 
 # ----------------------------------------------------------------------------------------------
@@ -437,7 +460,7 @@ def silhouette_by_domain(
     vectors : ndarray of shape (n, dim), float
     domains : sequence of str, length n
     max_items : int, default 5000
-        Sample cap (silhouette costs O(m^2 dim)).
+        Sample cap.
     random_state : int, default 0
 
     Returns

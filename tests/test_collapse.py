@@ -11,6 +11,7 @@ from sklearn.metrics import silhouette_samples
 
 from diagnostics._validation import InputError
 from diagnostics.collapse import (
+    _silhouettes,
     anisotropy,
     centroid_cosines,
     collapse_flags,
@@ -148,6 +149,20 @@ def test_silhouette_matches_sklearn_and_separated_clusters() -> None:
     tight, labels = clustered(8, n_per=50, spread=0.05)
     assert silhouette_by_domain(tight, labels).min() > 0.9
     assert silhouette_by_domain(tight[:10], ["a"] * 10).isna().all()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_silhouette_per_row_matches_sklearn_without_the_distance_matrix(seed: int) -> None:
+    # the engine computes silhouettes from per-label sums; sklearn from the m x m cosine distances
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((300, 24)) * rng.uniform(0.1, 5.0, (300, 1)) + rng.standard_normal(24)).astype(np.float32)
+    labels = rng.choice(np.array(["a", "b", "c", "d"], dtype=object), size=300, p=[0.5, 0.3, 0.19, 0.01])
+    labels[7] = "lonely"  # a label with a single member scores 0 in sklearn
+    rows = np.concatenate([[7], rng.permutation(np.delete(np.arange(300), 7))[:249]]).astype(np.int64)
+    got = _silhouettes(x, labels, rows)
+    ref = silhouette_samples(x[rows], labels[rows].astype(str), metric="cosine")
+    np.testing.assert_allclose(got, ref, atol=1e-6)
+    assert got[0] == 0.0 and np.count_nonzero(got) == 249
 
 
 def test_silhouette_sample_is_stratified() -> None:
