@@ -45,7 +45,15 @@ from diagnostics.retrieval import (
 from diagnostics.reviews import Review, ReviewStore
 from diagnostics.runs import RunCorruptError, RunNotFoundError, RunStore, run_id_for
 from diagnostics.statistics import holm, paired_bootstrap_ci, sign_flip_pvalue
-from diagnostics.vectors import Embeddings, VectorFile, attach_vectors, load_vectors, pair_vectors, write_vectors
+from diagnostics.vectors import (
+    Embeddings,
+    VectorFile,
+    attach_vectors,
+    load_vector_pair,
+    load_vectors,
+    pair_vectors,
+    write_vectors,
+)
 
 __all__ = [
     "Comparison",
@@ -85,6 +93,7 @@ __all__ = [
     "load_inputs",
     "load_model",
     "load_tables",
+    "load_vector_pair",
     "load_vectors",
     "mean_intra_cosine",
     "model_fingerprint",

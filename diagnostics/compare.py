@@ -39,7 +39,7 @@ from diagnostics.result import METRICS, Comparison, load_comparison, save_compar
 from diagnostics.retrieval import label_free_signals, retrieval_metrics
 from diagnostics.runs import RunStore, run_id_for
 from diagnostics.statistics import holm, paired_bootstrap_ci, sign_flip_pvalue
-from diagnostics.vectors import Embeddings, attach_vectors, load_vectors, pair_vectors
+from diagnostics.vectors import Embeddings, attach_vectors, load_vector_pair, load_vectors
 from diagnostics.verdict import domain_verdict, overall_verdict
 
 __all__ = ["compare", "compare_inputs", "load_inputs", "load_comparison", "ENGINE_VERSION"]
@@ -518,11 +518,11 @@ def load_inputs(
     if (tuned is None) == (tuned_vectors is None):
         raise InputError("give exactly one of --tuned MODEL or --tuned-vectors FILE")
     dataset = load_dataset(datasets, split=split)
+    if base_vectors is not None and tuned_vectors is not None:
+        b, t = load_vector_pair(dataset, base_vectors, tuned_vectors)
+        return dataset, b, t
     files = {role: load_vectors(path) for role, path in (("base", base_vectors), ("tuned", tuned_vectors))
              if path is not None}
-    if len(files) == 2:
-        b, t = pair_vectors(dataset, files["base"], files["tuned"])
-        return dataset, b, t
     out: dict[str, Embeddings] = {role: attach_vectors(dataset, vf, role=role) for role, vf in files.items()}
     for role, model in (("base", base), ("tuned", tuned)):
         if model is not None:

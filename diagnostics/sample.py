@@ -15,7 +15,7 @@ from typing import Any
 
 from diagnostics._validation import InputError
 from diagnostics.dataset import Dataset, load_dataset
-from diagnostics.vectors import Embeddings, load_vectors, pair_vectors
+from diagnostics.vectors import Embeddings, load_vector_pair
 
 __all__ = ["SAMPLE_DIR", "SamplePaths", "sample_paths", "load_sample", "sample_manifest"]
 
@@ -64,5 +64,5 @@ def load_sample(root: Path | None = None) -> tuple[Dataset, Embeddings, Embeddin
     """
     paths = sample_paths(root)
     dataset = load_dataset(paths.corpus)
-    base, tuned = pair_vectors(dataset, load_vectors(paths.base_vectors), load_vectors(paths.tuned_vectors))
+    base, tuned = load_vector_pair(dataset, paths.base_vectors, paths.tuned_vectors)
     return dataset, base, tuned

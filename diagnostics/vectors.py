@@ -31,7 +31,10 @@ from diagnostics._validation import (
 )
 from diagnostics.dataset import Dataset
 
-__all__ = ["Embeddings", "VectorFile", "KINDS", "load_vectors", "write_vectors", "attach_vectors", "pair_vectors"]
+__all__ = [
+    "Embeddings", "VectorFile", "KINDS", "load_vectors", "load_vector_pair", "write_vectors", "attach_vectors",
+    "pair_vectors",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,7 +70,8 @@ _EMBEDDING_COLUMNS = ("embedding", "vector")
 _IDS_SUFFIXES = (".ids.csv", ".ids.jsonl", ".ids.parquet")
 _ROLES = ("base", "tuned")
 _PARQUET_ERRORS = (pa.ArrowException, OSError, ValueError)
-_NORM_BLOCK = 8192
+_NORM_BLOCK = 1024  # rows: float64 temporaries of a few MB, not a copy of the matrix
+_READ_BATCH = 8192
 
 PathLike = str | os.PathLike[str]
 
@@ -237,6 +241,13 @@ def attach_vectors(dataset: Dataset, vectors: VectorFile, *, role: str) -> Embed
         dataset row order, float32, each row ``x / ||x||_2``; ``model_id`` is the file name and
         ``fingerprint`` the file's SHA-256.
     """
+    return _attach(dataset, vectors, role=role, in_place=False)
+
+
+def _attach(dataset: Dataset, vectors: VectorFile, *, role: str, in_place: bool) -> Embeddings:
+    """:func:`attach_vectors`; with ``in_place`` the file's matrix is normalised where it lies and
+    rows that are already in dataset order are returned as views of it (no copy): for callers that
+    own the :class:`VectorFile` and drop it afterwards."""
     role = _check_role(role)
     keys = pd.Index(_keys(vectors.kinds, vectors.ids))
     doc_keys = _keys(["doc"] * len(dataset.docs), dataset.docs["id"])
@@ -266,8 +277,8 @@ def attach_vectors(dataset: Dataset, vectors: VectorFile, *, role: str) -> Embed
             "drop those vectors or add the records to the dataset"
         )
     return Embeddings(
-        docs=_normalise(vectors.matrix[positions["doc"]]),
-        queries=_normalise(vectors.matrix[positions["query"]]),
+        docs=_normalised_rows(vectors.matrix, positions["doc"], in_place=in_place),
+        queries=_normalised_rows(vectors.matrix, positions["query"], in_place=in_place),
         model_id=vectors.path.name,
         fingerprint=vectors.sha256,
     )
@@ -287,6 +298,34 @@ def pair_vectors(dataset: Dataset, base: VectorFile, tuned: VectorFile) -> tuple
     (Embeddings, Embeddings)
         Base and tuned, as :func:`attach_vectors` returns them.
     """
+    return _pair(dataset, base, tuned, in_place=False)
+
+
+def load_vector_pair(
+    dataset: Dataset, base_path: PathLike, tuned_path: PathLike
+) -> tuple[Embeddings, Embeddings]:
+    """Read, validate and attach a base and a tuned vector file, holding each matrix once.
+
+    :func:`load_vectors` then :func:`pair_vectors`, except that the matrices read from the files
+    are normalised in place and, where their rows are already in dataset order (documents then
+    queries, as :func:`write_vectors` and the encoder store them), returned as views: the vectors
+    of both models are in memory once, not twice.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    base_path, tuned_path : str or path-like
+        Vector files as :func:`load_vectors` reads them.
+
+    Returns
+    -------
+    (Embeddings, Embeddings)
+        As :func:`pair_vectors` returns them; the same numbers.
+    """
+    return _pair(dataset, load_vectors(base_path), load_vectors(tuned_path), in_place=True)
+
+
+def _pair(dataset: Dataset, base: VectorFile, tuned: VectorFile, *, in_place: bool) -> tuple[Embeddings, Embeddings]:
     base_keys = set(_keys(base.kinds, base.ids))
     tuned_keys = set(_keys(tuned.kinds, tuned.ids))
     if base_keys != tuned_keys:
@@ -298,7 +337,10 @@ def pair_vectors(dataset: Dataset, base: VectorFile, tuned: VectorFile) -> tuple
             f"are missing from tuned, {_describe_keys(only_tuned)} in tuned are missing from base; "
             "export both models' vectors for the same documents and queries"
         )
-    return attach_vectors(dataset, base, role="base"), attach_vectors(dataset, tuned, role="tuned")
+    return (
+        _attach(dataset, base, role="base", in_place=in_place),
+        _attach(dataset, tuned, role="tuned", in_place=in_place),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -367,7 +409,21 @@ def _read_parquet_vectors(path: Path, *, label: str) -> tuple[list[str], list[st
             "in a column named 'embedding'"
         )
     try:
-        table = pq.read_table(path, columns=[names["id"], names["kind"], embedding_name])
+        handle = pq.ParquetFile(path)
+    except _PARQUET_ERRORS as exc:
+        raise InputError(
+            f"{label} is not a readable Parquet file ({short_error(exc)}): it may be truncated or corrupt; "
+            "export the vectors again"
+        ) from None
+    with handle:
+        return _read_parquet_rows(handle, names["id"], names["kind"], embedding_name, label=label)
+
+
+def _read_parquet_rows(
+    handle: pq.ParquetFile, id_name: str, kind_name: str, embedding_name: str, *, label: str
+) -> tuple[list[str], list[str], NDArray[np.float32]]:
+    try:
+        table = handle.read(columns=[id_name, kind_name])
     except _PARQUET_ERRORS as exc:
         raise InputError(
             f"{label} is not a readable Parquet file ({short_error(exc)}): it may be truncated or corrupt; "
@@ -375,20 +431,26 @@ def _read_parquet_vectors(path: Path, *, label: str) -> tuple[list[str], list[st
         ) from None
     if table.num_rows == 0:
         raise InputError(f"{label} holds no vectors (0 rows); export the vectors again")
-    raw_ids = arrow_values(table.column(names["id"]), label=label, name=names["id"])
-    raw_kinds = arrow_values(table.column(names["kind"]), label=label, name=names["kind"])
+    raw_ids = arrow_values(table.column(id_name), label=label, name=id_name)
+    raw_kinds = arrow_values(table.column(kind_name), label=label, name=kind_name)
+    del table
     ids = [check_record_id(v, where=f"{label}, row {n + 1}") for n, v in enumerate(raw_ids)]
     kinds = [
         _check_kind(k, where=f"{label}, row {n + 1} (id {i!r})")
         for n, (k, i) in enumerate(zip(raw_kinds, ids, strict=True))
     ]
     where = _row_namer(label, ids, kinds, base=1, word="row")
-    matrix = _embedding_matrix(table.column(embedding_name).combine_chunks(), label=label, where=where)
+    matrix = _embedding_matrix(handle, embedding_name, n_rows=len(ids), label=label, where=where)
     return ids, kinds, matrix
 
 
-def _embedding_matrix(column: pa.Array, *, label: str, where: Callable[[int], str]) -> NDArray[np.float32]:
-    kind = column.type
+def _embedding_matrix(
+    handle: pq.ParquetFile, name: str, *, n_rows: int, label: str, where: Callable[[int], str]
+) -> NDArray[np.float32]:
+    """The embedding column decoded a batch at a time straight into one float32 matrix, so the
+    file's vectors are never held twice (a whole ``list<float>`` column decodes to several times
+    its size)."""
+    kind = handle.schema_arrow.field(name).type
     if not (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)):
         raise InputError(
             f"{label}: the 'embedding' column holds {kind}, not lists of numbers; store each vector as a "
@@ -400,28 +462,62 @@ def _embedding_matrix(column: pa.Array, *, label: str, where: Callable[[int], st
             f"{label}: the 'embedding' column holds lists of {value_type}, not numbers; "
             "store the vector components as floats"
         )
-    n = len(column)
+    matrix: NDArray[np.float32] | None = None
+    start = 0
+    batches = handle.iter_batches(batch_size=_READ_BATCH, columns=[name], use_threads=False)
+    while True:
+        try:
+            batch = next(batches, None)
+        except _PARQUET_ERRORS as exc:
+            raise InputError(
+                f"{label} is not a readable Parquet file ({short_error(exc)}): it may be truncated or corrupt; "
+                "export the vectors again"
+            ) from None
+        if batch is None:
+            break
+        column = batch.column(0)
+        if matrix is None:
+            matrix = np.empty((n_rows, _first_dim(column, where)), dtype=np.float32)
+        _fill_rows(matrix, start, column, where)
+        start += len(column)
+    if matrix is None or start != n_rows:
+        raise InputError(
+            f"{label}: the embedding column has {start} rows, the id column {n_rows}; export the vectors again"
+        )
+    return matrix
+
+
+def _first_dim(column: pa.Array, where: Callable[[int], str]) -> int:
+    if column.null_count and not column.is_valid()[0].as_py():
+        raise InputError(f"{where(0)}: the embedding is missing (null); give every row its vector")
+    dim = int(pc.list_value_length(column[:1]).to_numpy(zero_copy_only=False)[0])
+    if dim == 0:
+        raise InputError(f"{where(0)}: the embedding is empty (0 values); export the vectors again")
+    return dim
+
+
+def _fill_rows(matrix: NDArray[np.float32], start: int, column: pa.Array, where: Callable[[int], str]) -> None:
+    """Check one batch of the embedding column (nulls, ragged rows) and copy it into ``matrix[start:]``."""
+    n, dim = len(column), matrix.shape[1]
     if column.null_count:
         row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
-        raise InputError(f"{where(row)}: the embedding is missing (null); give every row its vector")
+        raise InputError(f"{where(start + row)}: the embedding is missing (null); give every row its vector")
     lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
-    dim = int(lengths[0])
     ragged = np.flatnonzero(lengths != dim)
     if len(ragged):
         row = int(ragged[0])
         raise InputError(
-            f"{where(row)}: the embedding has {int(lengths[row])} values but row 1 has {dim}; "
+            f"{where(start + row)}: the embedding has {int(lengths[row])} values but row 1 has {dim}; "
             "every vector of a file must have the same dimension (ragged vectors)"
         )
-    if dim == 0:
-        raise InputError(f"{where(0)}: the embedding is empty (0 values); export the vectors again")
     values = column.flatten()
     if values.null_count:
         row = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0]) // dim
-        raise InputError(f"{where(row)}: the embedding holds a null value; every component must be a number")
+        raise InputError(
+            f"{where(start + row)}: the embedding holds a null value; every component must be a number"
+        )
     with np.errstate(over="ignore", invalid="ignore"):
-        flat: NDArray[np.float32] = values.to_numpy(zero_copy_only=False).astype(np.float32)
-    return flat.reshape(n, dim)
+        matrix[start : start + n] = values.to_numpy(zero_copy_only=False).reshape(n, dim)
 
 
 def _read_npy(path: Path, *, label: str) -> NDArray[np.float32]:
@@ -466,7 +562,8 @@ def _read_npy(path: Path, *, label: str) -> NDArray[np.float32]:
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise InputError(f"{label} is empty (shape {array.shape}); save the vectors again")
     with np.errstate(over="ignore", invalid="ignore"):
-        matrix: NDArray[np.float32] = array.astype(np.float32)
+        # np.load's array is ours: no second copy when it already is C-ordered float32
+        matrix: NDArray[np.float32] = np.ascontiguousarray(array, dtype=np.float32)
     return matrix
 
 
@@ -535,14 +632,17 @@ def _check_vectors(
             f"{where(row)}: duplicate {kinds[row]} id {ids[row]!r} (also at {where(first).split(', ', 1)[1]}); "
             "keep one vector per document and per query"
         )
-    finite = np.isfinite(matrix).all(axis=1)
+    # a block at a time: the masks of a whole 100k x 384 matrix would cost a quarter of its size
+    finite = np.concatenate(
+        [np.isfinite(matrix[s : s + _NORM_BLOCK]).all(axis=1) for s in range(0, len(matrix), _NORM_BLOCK)]
+    )
     if not finite.all():
         row = int(np.flatnonzero(~finite)[0])
         raise InputError(
             f"{where(row)}: the vector holds NaN or infinite values (or values beyond the float32 range) "
             f"({_in_all(int((~finite).sum()))}); recompute those vectors or remove them"
         )
-    zero = ~matrix.any(axis=1)
+    zero = ~np.concatenate([matrix[s : s + _NORM_BLOCK].any(axis=1) for s in range(0, len(matrix), _NORM_BLOCK)])
     if zero.any():
         row = int(np.flatnonzero(zero)[0])
         raise InputError(
@@ -555,14 +655,34 @@ def _in_all(count: int) -> str:
     return "1 such vector in all" if count == 1 else f"{count} such vectors in all"
 
 
-def _normalise(matrix: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Rows divided by their L2 norm, computed in float64 blocks; returns float32."""
-    out = np.empty(matrix.shape, dtype=np.float32)
-    for start in range(0, matrix.shape[0], _NORM_BLOCK):
-        block = matrix[start : start + _NORM_BLOCK].astype(np.float64)
-        norms = np.sqrt(np.einsum("ij,ij->i", block, block))
-        out[start : start + _NORM_BLOCK] = block / norms[:, None]
+def _normalised_rows(
+    matrix: NDArray[np.float32], rows: NDArray[np.intp], *, in_place: bool
+) -> NDArray[np.float32]:
+    """``matrix[rows]`` with every row divided by its L2 norm (computed in float64), float32.
+
+    With ``in_place`` and ``rows`` a contiguous run, the run is normalised where it lies and a view
+    of it is returned; otherwise the rows are gathered into a new array, a block at a time."""
+    n = len(rows)
+    if in_place and matrix.flags.writeable and (n == 0 or _is_run(rows)):
+        start = int(rows[0]) if n else 0
+        view = matrix[start : start + n]
+        for s in range(0, n, _NORM_BLOCK):
+            view[s : s + _NORM_BLOCK] = _unit_rows(view[s : s + _NORM_BLOCK])
+        return view
+    out = np.empty((n, matrix.shape[1]), dtype=np.float32)
+    for s in range(0, n, _NORM_BLOCK):
+        out[s : s + _NORM_BLOCK] = _unit_rows(matrix[rows[s : s + _NORM_BLOCK]])
     return out
+
+
+def _is_run(rows: NDArray[np.intp]) -> bool:
+    return bool(rows[-1] - rows[0] == len(rows) - 1 and (np.diff(rows) == 1).all())
+
+
+def _unit_rows(block: NDArray[np.float32]) -> NDArray[np.float64]:
+    wide = block.astype(np.float64)
+    unit: NDArray[np.float64] = wide / np.sqrt(np.einsum("ij,ij->i", wide, wide))[:, None]
+    return unit
 
 
 def _sha256(files: Sequence[Path]) -> str:

@@ -51,6 +51,7 @@ EXPORTED = [
     "load_inputs",
     "load_model",
     "load_tables",
+    "load_vector_pair",
     "load_vectors",
     "mean_intra_cosine",
     "model_fingerprint",
