@@ -479,7 +479,7 @@ def test_sidebar_links_keep_the_query_string(sample: Comparison) -> None:
     assert [link.value for link in links] == [title for _, title in PAGES.values()]
     for link in links:
         assert f"run={sample.run_id}" in link.proto.query_string and f"query={query}" in link.proto.query_string
-    assert sample.run_id in [c.value for c in at.sidebar.get("code")]
+    assert sample.run_id in [t.value for t in at.sidebar.get("text")]
 
 
 def test_sidebar_links_follow_a_change_made_in_the_same_run(sample: Comparison) -> None:

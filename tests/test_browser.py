@@ -227,7 +227,7 @@ def test_deep_link_to_an_inner_page_on_a_fresh_server(fresh_server: Server, page
     # the app's navigation, not the legacy one
     expect(sidebar_link(page, "Cluster collapse")).to_be_visible()
     assert page.get_by_test_id("stSidebarNav").count() == 0
-    expect(page.get_by_test_id("stSidebar").get_by_test_id("stCode")).to_contain_text(sample.run_id)
+    expect(page.get_by_test_id("stSidebar").get_by_test_id("stText")).to_contain_text(sample.run_id)
     assert urlsplit(page.url).path == "/queries"
     assert f"query={quote(query)}" in page.url and f"run={sample.run_id}" in page.url
     assert_no_exception(page)

@@ -170,4 +170,5 @@ def sidebar() -> None:
             st.page_link(path, label=label, query_params=params)
         if RUN_ID_PATTERN.fullmatch(params.get("run", "")):
             st.caption("Run")
-            st.code(params["run"], language=None)
+            # text, not st.code: a code block makes every page fetch and run a 1.5 MB highlighter
+            st.text(params["run"])
