@@ -7,12 +7,16 @@ plotly renders as text.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 __all__ = [
@@ -23,6 +27,7 @@ __all__ = [
     "collapse_figure",
     "centroid_figure",
     "projection_figure",
+    "projection_map_data",
     "domain_colors",
 ]
 
@@ -219,3 +224,92 @@ def projection_figure(
     fig.update_yaxes(showticklabels=False)
     fig.update_layout(dragmode="select")
     return _layout(fig, "Aligned 2-D maps of the base and tuned spaces", height=560)
+
+
+_SCALE_STEPS = 64
+
+
+def projection_map_data(points: pd.DataFrame, *, color_by: str = "domain", overlay: bool = False) -> dict[str, Any]:
+    """What the app's canvas map (``ui/projection_map.js``) draws: the same maps as
+    :func:`projection_figure`, as compact JSON.
+
+    Coordinates travel as base64 float32 (8 bytes a point per map), each point's colour as an index
+    into ``palette``: the domain's colour, or for a numeric ``color_by`` one of 64 steps of Viridis
+    (RdYlGn, symmetric around 0, for a ``delta``) between the column's extremes. Ids and domain
+    names are plain strings the browser only ever sets as text.
+
+    Parameters
+    ----------
+    points : DataFrame
+        As for :func:`projection_figure`; row ``i`` is point ``i`` (selections come back as rows).
+    color_by : str
+        ``"domain"`` or a numeric column; points where it is NaN are not expected here (the page
+        drops them) and take the first colour.
+    overlay : bool
+
+    Returns
+    -------
+    dict
+        ``n``, ``overlay``, ``color_by``, ``color_label``, ``xy_base``, ``xy_tuned`` (base64 float32,
+        x and y interleaved), ``color`` (base64 uint8), ``kind`` (base64 uint8, 1 for a query),
+        ``domain`` (base64 uint16 index into ``domains``), ``domains``, ``ids``, ``palette``,
+        ``legend`` (``[label, colour]`` pairs), ``values`` (rounded ``color_by`` values, or None)
+        and ``version``, a digest of all of it that a selection carries back.
+    """
+    n = len(points)
+    domains = points["domain"].astype(str).to_numpy(object)
+    names = sorted(set(domains))
+    domain_index = pd.Index(names).get_indexer(domains).astype(np.uint16)
+    values: list[float | None] | None = None
+    if color_by == "domain":
+        colors = domain_colors(names)
+        palette = list(dict.fromkeys(colors.values()))
+        color = np.array([palette.index(colors[d]) for d in names], dtype=np.uint8)[domain_index]
+        legend = [[d, colors[d]] for d in names]
+        label = "domain"
+    else:
+        raw = points[color_by].to_numpy(float)
+        finite = raw[np.isfinite(raw)]
+        diverging = "delta" in color_by
+        if diverging:
+            bound = float(np.abs(finite).max()) if len(finite) else 1.0
+            low, high = -(bound or 1.0), bound or 1.0
+        else:
+            low = float(finite.min()) if len(finite) else 0.0
+            high = float(finite.max()) if len(finite) else 1.0
+        span = high - low if high > low else 1.0
+        steps = np.linspace(0.0, 1.0, _SCALE_STEPS)
+        palette = [str(c) for c in sample_colorscale("RdYlGn" if diverging else "Viridis", steps.tolist())]
+        position = np.clip(np.nan_to_num((raw - low) / span, nan=0.0), 0.0, 1.0)
+        color = np.rint(position * (_SCALE_STEPS - 1)).astype(np.uint8)
+        label = {"overlap": "neighbourhood overlap", "delta": "Δ nDCG@10"}.get(color_by, color_by)
+        legend = [[f"{label} {low:+.3g}" if diverging else f"{label} {low:.3g}", palette[0]],
+                  [f"{high:+.3g}" if diverging else f"{high:.3g}", palette[-1]]]
+        values = [None if not np.isfinite(v) else round(float(v), 4) for v in raw]
+    kind = (points["kind"].astype(str).to_numpy(object) == "query").astype(np.uint8)
+
+    def b64(array: np.ndarray) -> str:
+        return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+    data: dict[str, Any] = {
+        "n": n,
+        "overlay": bool(overlay),
+        "color_by": color_by,
+        "color_label": label,
+        "xy_base": b64(points[["x_base", "y_base"]].to_numpy(np.float32)),
+        "xy_tuned": b64(points[["x_tuned", "y_tuned"]].to_numpy(np.float32)),
+        "color": b64(color),
+        "kind": b64(kind),
+        "domain": b64(domain_index),
+        "domains": names,
+        "ids": points["id"].astype(str).tolist(),
+        "palette": palette,
+        "legend": legend,
+        "values": values,
+    }
+    digest = hashlib.sha256()
+    for key in ("xy_base", "xy_tuned", "color", "kind", "domain"):
+        digest.update(data[key].encode("ascii"))
+    digest.update("\x00".join([*data["ids"], *names, color_by, str(overlay)]).encode("utf-8"))
+    data["version"] = digest.hexdigest()[:16]
+    return data

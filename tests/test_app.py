@@ -22,6 +22,7 @@ from _runs import (
 )
 from streamlit.testing.v1 import AppTest
 
+from diagnostics import plots
 from diagnostics.dataset import load_dataset
 from diagnostics.drilldown import query_topk
 from diagnostics.result import METRICS, Comparison
@@ -528,3 +529,24 @@ def test_untrusted_run_renders_on_every_page(page: str, untrusted: tuple[Compari
         assert unescape(label).endswith(EVIL_TUNED_FILE)
     if page == "neighbourhoods":
         assert at.dataframe[1].value["doc_id"].iat[0] == ids["doc"] == most_changed_doc(result)
+
+
+def test_projection_fast_map_selection_lists_its_rows(sample: Comparison) -> None:
+    at = open_app("projection", run=sample.run_id)
+    assert widget(at.toggle, "Fast map").value is False  # type: ignore[attr-defined]  # a small map: plotly
+    widget(at.toggle, "Fast map").set_value(True).run()  # type: ignore[attr-defined]
+    assert_clean(at)
+    assert not at.get("plotly_chart") and len(at.get("bidi_component")) == 1
+    points = sample.projection.reset_index(drop=True)  # type: ignore[union-attr]
+    data = plots.projection_map_data(points)  # what the page draws: every point, coloured by domain
+    # the browser sends rows and the data's version; junk rows are dropped, duplicates merged
+    at.session_state["proj_map"] = {"selection": {"rows": [3, 0, 3, len(points), -1, True, "2"],
+                                                  "version": data["version"]}}
+    at.run()
+    assert_clean(at)
+    assert "Selection (2)" in [s.value for s in at.subheader]
+    assert set(at.dataframe[0].value["id"]) == set(points["id"].iloc[[0, 3]].astype(str))
+    # a selection made on other data (an earlier view) is no selection
+    at.session_state["proj_map"] = {"selection": {"rows": [0, 1], "version": "0" * 16}}
+    at.run()
+    assert "Selection (0)" in [s.value for s in at.subheader]

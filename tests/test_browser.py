@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+import numpy as np
 import pytest
 from _browser import (
     ARTIFACTS,
@@ -285,6 +286,66 @@ def test_box_selection_fills_the_selection_table(server: Server, page: Any, samp
         page.wait_for_url(re.compile(r"/queries\?"))
         wait_idle(page)
         expect(selectbox(page, "Query")).to_have_value(picked)
+
+
+def _map(page: Any) -> Any:
+    return main(page).locator("canvas.points")  # inside the component's (open) shadow root
+
+
+def test_fast_map_draws_every_point_and_selects_by_box_click_and_hover(
+    server: Server, page: Any, sample: Comparison
+) -> None:
+    points = sample.projection.reset_index(drop=True)  # type: ignore[union-attr]
+    goto(page, f"{server.url}/projection?run={sample.run_id}")
+    main(page).get_by_text("Fast map", exact=True).click()
+    wait_idle(page)
+    expect(_map(page)).to_have_attribute("data-drawn", str(len(points)))
+    expect(_map(page)).to_have_attribute("data-color", "domain")
+    expect(main(page).locator(".fm .legend span:not(.key)")).to_have_count(len(set(points["domain"])))
+    sketch = main(page).locator("canvas.sketch")
+    sketch.scroll_into_view_if_needed()
+    box = sketch.bounding_box()
+    assert box is not None
+    base_map = (box["x"], box["y"] + 22, box["width"] / 2, box["height"] - 34)  # the left panel
+
+    # hovering finds a point and shows its id as text
+    ids = set(points["id"].astype(str))
+    tip = main(page).locator(".fm .tip")
+    for fx in np.linspace(0.2, 0.8, 13):
+        for fy in np.linspace(0.2, 0.8, 13):
+            page.mouse.move(base_map[0] + base_map[2] * fx, base_map[1] + base_map[3] * fy)
+            if tip.is_visible():
+                break
+        if tip.is_visible():
+            break
+    expect(tip).to_be_visible()
+    assert tip.inner_text().split("\n")[0] in ids
+
+    # a box over the middle of the base map selects the points under it; the table lists them
+    page.mouse.move(base_map[0] + base_map[2] * 0.1, base_map[1] + base_map[3] * 0.1)
+    page.mouse.down()
+    page.mouse.move(base_map[0] + base_map[2] * 0.5, base_map[1] + base_map[3] * 0.5, steps=6)
+    page.mouse.move(base_map[0] + base_map[2] * 0.9, base_map[1] + base_map[3] * 0.9, steps=6)
+    page.mouse.up()
+    wait_idle(page, settle=1.5)
+    title = main(page).get_by_role("heading", name=re.compile(r"^Selection \(\d+\)$"))
+    expect(title).not_to_have_text("Selection (0)")
+    n_selected = int(re.search(r"\d+", title.inner_text()).group())  # type: ignore[union-attr]
+    assert 0 < n_selected <= len(points)
+    shown = grid_text(grids(page).first)
+    assert any(i in shown for i in ids), shown[:300]
+    assert_no_exception(page)
+    screenshot(page, "projection-fast-map-selection")
+
+    # double-click clears it; colouring by overlap redraws the map with that colour
+    page.mouse.dblclick(base_map[0] + base_map[2] * 0.5, base_map[1] + base_map[3] * 0.5)
+    wait_idle(page, settle=1.5)
+    expect(main(page).get_by_role("heading", name="Selection (0)")).to_be_visible()
+    main(page).get_by_test_id("stRadio").get_by_text("overlap (documents)", exact=True).click()
+    wait_idle(page)
+    expect(_map(page)).to_have_attribute("data-color", "overlap")
+    assert int(_map(page).get_attribute("data-drawn")) == int(points["overlap"].notna().sum())
+    assert_no_exception(page)
 
 
 # -- 5. untrusted text ----------------------------------------------------------------------------

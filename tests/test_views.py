@@ -3,6 +3,7 @@ points and numbers as the run, reused across reruns, and every Streamlit cache b
 
 from __future__ import annotations
 
+import base64
 import importlib
 import pkgutil
 from pathlib import Path
@@ -19,12 +20,13 @@ from diagnostics.drilldown import most_changed_docs
 from diagnostics.neighbors import stratified_sample
 from diagnostics.result import Comparison
 from ui.data import open_run
-from ui.views import changed_docs, overlap_figure, projection_view
+from ui.projection_map import selected_rows
+from ui.views import changed_docs, overlap_figure, projection_map_view, projection_view
 
 
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> None:
-    for cached in (open_run, projection_view, overlap_figure, changed_docs):
+    for cached in (open_run, projection_view, projection_map_view, overlap_figure, changed_docs):
         cached.clear()
 
 
@@ -45,6 +47,10 @@ def _points(n: int = 40) -> pd.DataFrame:
         "displacement": rng.random(n, dtype=np.float32),
         "overlap": np.where(np.arange(n) % 2 == 0, rng.random(n), np.nan),
     })
+
+
+def _decode(text: str, dtype: type) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=dtype)
 
 
 def _side(trace: object, *, color_by: str, overlay: bool) -> str:
@@ -125,3 +131,71 @@ def test_every_streamlit_cache_of_the_ui_is_bounded() -> None:
     assert len(cached) >= 10, sorted(cached)
     unbounded = [name for name, f in cached.items() if f._info.max_entries is None]
     assert not unbounded, f"caches without max_entries: {unbounded}"
+
+
+# -- the canvas map's data ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", [False, True])
+def test_map_data_carries_every_point_as_its_row(overlay: bool) -> None:
+    points = _points()
+    data = plots.projection_map_data(points, overlay=overlay)
+    assert data["n"] == len(points) and data["overlay"] is overlay
+    for side in ("base", "tuned"):
+        xy = _decode(data[f"xy_{side}"], np.float32).reshape(-1, 2)
+        np.testing.assert_array_equal(xy, points[[f"x_{side}", f"y_{side}"]].to_numpy(np.float32))
+    np.testing.assert_array_equal(_decode(data["kind"], np.uint8), (points["kind"] == "query").to_numpy())
+    domain = _decode(data["domain"], np.uint16)
+    assert [data["domains"][d] for d in domain] == points["domain"].tolist()
+    # ids and domains travel as they are (the browser sets them as text, never as HTML)
+    assert data["ids"] == points["id"].tolist() and "<b>3</b>" in data["ids"]
+    # each point's colour is its domain's, as in the plotly figure
+    colours = plots.domain_colors(data["domains"])
+    color = _decode(data["color"], np.uint8)
+    assert [data["palette"][c] for c in color] == [colours[d] for d in points["domain"]]
+    assert data["legend"] == [[d, colours[d]] for d in sorted(colours)]
+
+
+def test_map_data_numeric_colours_span_the_scale() -> None:
+    points = _points().dropna(subset=["overlap"]).reset_index(drop=True)
+    data = plots.projection_map_data(points, color_by="overlap")
+    color = _decode(data["color"], np.uint8)
+    values = points["overlap"].to_numpy()
+    assert color[values.argmin()] == 0 and color[values.argmax()] == len(data["palette"]) - 1 == 63
+    assert (np.diff(color[np.argsort(values)].astype(int)) >= 0).all()  # monotone in the value
+    assert data["values"] == [round(float(v), 4) for v in values]
+    # Δ: a diverging scale centred on 0
+    points["delta"] = np.linspace(-0.2, 0.1, len(points))
+    delta = plots.projection_map_data(points, color_by="delta")
+    d_color = _decode(delta["color"], np.uint8)
+    assert d_color[0] == 0 and d_color[-1] == round(63 * 0.75)  # 0.1 sits three quarters up [-0.2, 0.2]
+
+
+def test_map_data_version_follows_the_data() -> None:
+    points = _points()
+    version = plots.projection_map_data(points)["version"]
+    assert plots.projection_map_data(points.copy())["version"] == version
+    assert plots.projection_map_data(points, overlay=True)["version"] != version
+    assert plots.projection_map_data(points.iloc[1:].reset_index(drop=True))["version"] != version
+    moved = points.copy()
+    moved.loc[5, "x_tuned"] += 1
+    assert plots.projection_map_data(moved)["version"] != version
+
+
+def test_selection_from_the_browser_is_checked() -> None:
+    data = plots.projection_map_data(_points(10))
+    ok = {"version": data["version"]}
+    assert selected_rows({**ok, "rows": [4, 1, 4, 9]}, data) == [1, 4, 9]
+    assert selected_rows({**ok, "rows": [10, -1, True, "2", 2.0, None, 3]}, data) == [3]
+    assert selected_rows({**ok, "rows": "1,2"}, data) == []
+    assert selected_rows({"version": "stale", "rows": [1]}, data) == []
+    assert selected_rows(None, data) == [] and selected_rows([1, 2], data) == []
+
+
+def test_projection_map_view_matches_the_plotly_view(sample: Comparison) -> None:
+    kwargs = {"color": "overlap", "overlay": False, "cap": 60, "domain": None}
+    shown, data = projection_map_view(sample.run_id, **kwargs)  # type: ignore[arg-type]
+    same, _ = projection_view(sample.run_id, **kwargs)  # type: ignore[arg-type]
+    pd.testing.assert_frame_equal(shown, same)
+    assert data["n"] == len(shown) and data["ids"] == shown["id"].astype(str).tolist()
+    assert projection_map_view(sample.run_id, **kwargs)[1] is data  # type: ignore[arg-type]  # cached

@@ -9,6 +9,8 @@ copied on every hit, bounded by ``max_entries`` and ``ttl``): callers treat them
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -25,12 +27,27 @@ _TTL = 3600
 def projection_view(
     run_id: str, *, color: str, overlay: bool, cap: int, domain: str | None
 ) -> tuple[pd.DataFrame, go.Figure]:
-    """The projection points shown and their figure.
+    """The projection points shown and their plotly figure.
 
     The points are the run's projection, stratified down to ``cap`` points, restricted to ``domain``
     and, when colouring by a numeric column, to the points that carry it. The figure's ``customdata``
     is each point's row position in the returned frame. One entry of 2 x 50k points holds about 20 MB.
     """
+    shown = _shown_points(run_id, color=color, cap=cap, domain=domain)
+    return shown, plots.projection_figure(shown, color_by=color, overlay=overlay)
+
+
+@st.cache_resource(max_entries=6, ttl=_TTL, show_spinner="Drawing the maps…")
+def projection_map_view(
+    run_id: str, *, color: str, overlay: bool, cap: int, domain: str | None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The same points as :func:`projection_view` and the canvas map's data (row ``i`` of the frame
+    is point ``i`` of the map). One entry of 2 x 50k points holds about 6 MB."""
+    shown = _shown_points(run_id, color=color, cap=cap, domain=domain)
+    return shown, plots.projection_map_data(shown, color_by=color, overlay=overlay)
+
+
+def _shown_points(run_id: str, *, color: str, cap: int, domain: str | None) -> pd.DataFrame:
     points = open_run(run_id).projection
     if points is None:
         raise ValueError(f"run {run_id} has no projection")
@@ -40,8 +57,7 @@ def projection_view(
     if domain:
         points = points[points["domain"] == domain]
     shown = points if color == "domain" else points.dropna(subset=[color])
-    shown = shown.reset_index(drop=True)
-    return shown, plots.projection_figure(shown, color_by=color, overlay=overlay)
+    return shown.reset_index(drop=True)
 
 
 @st.cache_resource(max_entries=8, ttl=_TTL, show_spinner=False)
