@@ -15,8 +15,9 @@ Run with ``HF_HUB_OFFLINE=1 .venv/bin/python -m bench.pages`` (options: ``--home
    the measurement; the server pays it once at start).
 2. **Browser time to draw the 50k-point projection**: the real server (``streamlit run app.py`` with
    ``EMBDIFF_HOME`` set), Debian's chromium driven by Playwright; the clock runs from navigation (or
-   from the click on a colour option) until the plotly chart holds 50k points in each map
-   (``gd._fullData`` / ``gd.calcdata`` counts) and two animation frames have passed (target <= 2 s).
+   from the click on a colour option) until the page's canvas map (on by default above 10k points)
+   marks both maps drawn with 50k points each (its ``data-drawn`` and ``data-color``) and two
+   animation frames have passed (target <= 2 s).
    ``first load`` is the first visit of the deep link after the server started and finished its UMAP
    warm-up (the run is not open yet, every cache is cold); ``second load`` a new browser context on
    the warm server.
@@ -209,23 +210,10 @@ def apptest_rows(run_id: str, *, reruns: int) -> None:
 
 # -- 2 and 3. the real server in chromium ------------------------------------------------------------
 
-_DRAWN = """
-([n, colour]) => {
-  const gd = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
-  if (!gd || !gd._fullData || !gd.calcdata || !gd._fullLayout || !gd._fullLayout._glcanvas) return false;
-  const sides = {x: 0, x2: 0};
-  for (let i = 0; i < gd._fullData.length; i++) {
-    const t = gd._fullData[i];
-    if (t.mode !== 'markers') continue;
-    const byDomain = t.name !== 'base' && t.name !== 'tuned';
-    if (byDomain !== (colour === 'domain')) return false;
-    const cd = gd.calcdata[i];
-    if (!cd || cd[0] === undefined || cd[0].trace !== t) return false;
-    sides[t.xaxis] = (sides[t.xaxis] || 0) + t._length;
-  }
-  return sides.x === n && sides.x2 === n;
-}
-"""
+# The page's canvas map (ui/projection_map.js) marks its canvas once both maps are drawn: how many
+# points each map holds and what they are coloured by. The canvas lives in the component's open
+# shadow root, which Playwright's CSS selectors pierce.
+_DRAWN = 'canvas.points[data-drawn="{n}"][data-color="{colour}"]'
 _TWO_FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))"
 
 
@@ -290,7 +278,7 @@ def _idle(page: Any) -> None:
 
 
 def _until_drawn(page: Any, n: int, colour: str) -> None:
-    page.wait_for_function(_DRAWN, arg=[n, colour], polling="raf", timeout=300_000)
+    page.locator(_DRAWN.format(n=n, colour=colour)).wait_for(state="attached", timeout=300_000)
     page.evaluate(_TWO_FRAMES)
 
 
@@ -332,7 +320,7 @@ def browser_rows(home: Path, run_id: str, *, repeats: int) -> None:
                 cold = Row("projection in chromium: first load", target=DRAW_TARGET,
                            note="new browser profile, run not open on the server yet")
                 fresh_ctx = Row("projection in chromium: load, new profile", target=DRAW_TARGET,
-                                note="empty browser cache (loads plotly.js), warm server")
+                                note="empty browser cache, warm server")
                 warm = Row("projection in chromium: second load", target=DRAW_TARGET,
                            note="same browser again (cached JS), warm server")
                 switches = {colour: Row(f"projection in chromium: colour -> {colour}", target=DRAW_TARGET,
@@ -342,7 +330,7 @@ def browser_rows(home: Path, run_id: str, *, repeats: int) -> None:
                 def load(page: Any) -> float:
                     t0 = time.perf_counter()
                     page.goto(deep, wait_until="commit")
-                    page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=300_000)
+                    page.locator("canvas.points").wait_for(state="attached", timeout=300_000)
                     mounted = time.perf_counter() - t0
                     _until_drawn(page, n_all, "domain")
                     seconds = time.perf_counter() - t0

@@ -32,6 +32,7 @@ def run_app() -> None:
 
     Pages end early with :func:`ui.state.stop_page`, not ``st.stop()``, so the sidebar is always drawn.
     """
+    import ui.projection_map  # noqa: F401  # registers the canvas map now, not on the first projection link
     from ui.state import PAGES, PageStop, sidebar
     from ui.warmup import start_warmup
 
