@@ -282,7 +282,7 @@ def bench_encode(n_texts: int) -> None:
                 "ratio": "",
                 "cpu_s": "-",
                 "cpu_ratio": "",
-                "note": "onnxruntime not installed: not measured",
+                "note": "onnxruntime not installed: measured apart, see python -m bench.onnx_encode",
             }
         )
         print("  e  onnxruntime is not installed: ONNX backend not measured", flush=True)

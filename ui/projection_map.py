@@ -16,7 +16,7 @@ from typing import Any
 import streamlit as st
 
 FAST_MAP_POINTS = 10_000
-HEIGHT = 560
+HEIGHT = 560  # px, the maps; the tool bar and the legend come on top
 
 _JS = (Path(__file__).with_name("projection_map.js")).read_text(encoding="utf-8")
 _HTML = """
@@ -65,7 +65,7 @@ def projection_map(data: dict[str, Any], *, key: str) -> list[int]:
     including a selection made before the view changed, is no selection.
     """
     result = _MAP(data={**data, "height": HEIGHT}, key=key, default={"selection": None},
-                  on_selection_change=lambda: None, height=HEIGHT + 70)
+                  on_selection_change=lambda: None)  # as tall as its content: a long legend wraps
     return selected_rows(result.get("selection"), data)
 
 
