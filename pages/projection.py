@@ -18,9 +18,9 @@ from ui.state import (  # noqa: E402
     synced,
     wrote,
 )
-from ui.views import projection_map_view, projection_view  # noqa: E402
+from ui.views import PROJECTION_TABLES, projection_map_view, projection_view  # noqa: E402
 
-state, result = require_run()
+state, result = require_run(tables=PROJECTION_TABLES)  # a page reads only what it shows
 st.title("Projection")
 points = result.projection
 if points is None:

@@ -156,6 +156,19 @@ def test_save_and_load_round_trip(result: Comparison) -> None:
         assert reopened.manifest["created_at"]
 
 
+def test_loading_only_some_tables(result: Comparison) -> None:
+    save_comparison(result)
+    part = load_comparison(result.run_id, tables=("per_doc", "domains"))
+    assert set(part.tables) == {"per_doc", "domains"}
+    for name in part.tables:
+        pd.testing.assert_frame_equal(part.tables[name], result.tables[name], obj=name)
+    assert set(part.arrays) == set(ARRAYS) and part.manifest["dataset"] == result.manifest["dataset"]
+    assert part.projection is None  # this run has none; asking for it is not an error
+    assert set(load_comparison(result.run_id, tables=("projection",)).tables) == set()
+    with pytest.raises(ValueError, match=r"unknown tables \['per_dog'\]"):
+        load_comparison(result.run_id, tables=("per_dog",))
+
+
 def test_saving_twice_keeps_the_first_run(result: Comparison) -> None:
     first = save_comparison(result)
     again = save_comparison(result)
