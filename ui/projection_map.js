@@ -77,7 +77,7 @@ function transform(state, panel) {
 }
 
 function drawPoints(ctx, state, xy, t, opts) {
-  const { order, starts, kind, n } = state.prepared;
+  const { order, starts, kind } = state.prepared;
   const palette = state.data.palette;
   const sel = state.selected;
   for (let c = 0; c < palette.length; c++) {
@@ -92,7 +92,6 @@ function drawPoints(ctx, state, xy, t, opts) {
       else ctx.fillRect(px - 1.5, py - 1.5, 3, 3);
     }
   }
-  return n;
 }
 
 function draw(state) {

@@ -3,7 +3,7 @@
 
 Measured on a saved run with 2 x 50k points in headless Chromium: plotly needs 3-4 s from opening the
 link until both maps are drawn (its 4.7 MB bundle, a second full render after mount, software WebGL);
-the canvas draws them in about 60 ms, so the page is drawn about 1 s after the link is opened. The page
+the canvas draws them in about 60 ms, so the maps are drawn 1.0-1.7 s after the link is opened. The page
 offers it as "Fast map" (on by default above :data:`FAST_MAP_POINTS` points); plotly stays for
 smaller maps and for its zoom box and image export.
 """
