@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from bench._data import beir_root
 from diagnostics.dataset import Dataset, load_dataset
 from diagnostics.vectors import Embeddings
 
-BEIR_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "beir"
+BEIR_ROOT = beir_root()
 BEIR_NAMES = ("cacm", "cisi", "cranfield", "npl", "scifact", "squad-dev")
 
 

@@ -38,7 +38,9 @@ from typing import Any
 
 import numpy as np
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "beir" / "scifact" / "corpus.jsonl"
+from bench._data import beir_root
+
+CORPUS = beir_root() / "scifact" / "corpus.jsonl"
 N_TEXTS, BATCH, ROUNDS, ATTEMPTS = 1000, 32, 3, 4
 Encoder = Callable[[list[str]], Any]
 

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from bench._data import beir_root
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
-BEIR_ROOT = REPO.parent / "shared" / "data" / "beir"
+BEIR_ROOT = beir_root()
 SAMPLE_DIR = REPO / "sample_data"
 
 
@@ -25,7 +27,7 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 @pytest.fixture(scope="session")
 def beir_root() -> Path:
     if not (BEIR_ROOT / "SOURCES.md").is_file():
-        pytest.fail(f"the shared BEIR collections are missing: expected {BEIR_ROOT}")
+        pytest.fail(f"the shared BEIR collections are missing: expected {BEIR_ROOT} (or set EMBDIFF_BEIR_ROOT)")
     return BEIR_ROOT
 
 
