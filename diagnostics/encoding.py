@@ -39,7 +39,9 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 __all__ = [
+    "LazyModel",
     "ProgressCallback",
+    "document_texts",
     "encode_dataset",
     "encode_texts",
     "load_model",
@@ -51,7 +53,10 @@ logger = logging.getLogger(__name__)
 ProgressCallback: TypeAlias = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called after every batch with the number of texts done so far."""
 
-ModelSpec: TypeAlias = "str | os.PathLike[str] | SentenceTransformer"
+ModelSpec: TypeAlias = "str | os.PathLike[str] | SentenceTransformer | LazyModel"
+
+#: A PEFT adapter directory holds this file (and its weights) and names its base model in it.
+ADAPTER_CONFIG = "adapter_config.json"
 
 BUNDLED_MODEL_NAMES = frozenset({"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"})
 DEFAULT_HUB_ORGANIZATION = "sentence-transformers"
@@ -120,7 +125,31 @@ def _repo_candidates(name: str) -> list[str]:
 
 
 def _is_model_dir(path: Path) -> bool:
-    return (path / "modules.json").is_file() or (path / "config.json").is_file()
+    return (path / "modules.json").is_file() or (path / "config.json").is_file() or _is_adapter_dir(path)
+
+
+def _is_adapter_dir(path: Path) -> bool:
+    """A PEFT adapter saved on its own (``adapter_config.json`` and its weights, no model of its own)."""
+    return (path / ADAPTER_CONFIG).is_file() and not (path / "modules.json").is_file() \
+        and not (path / "config.json").is_file()
+
+
+def _adapter_base(path: Path) -> str:
+    """The base model an adapter directory names (``base_model_name_or_path`` of its config)."""
+    try:
+        config = json.loads((path / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+        base = config["base_model_name_or_path"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(
+            f"adapter {_shown(path)!r}: {ADAPTER_CONFIG} cannot be read or names no base model "
+            f"({type(exc).__name__}); pass a directory written by PEFT's save_pretrained"
+        ) from None
+    if not isinstance(base, str) or not base.strip():
+        raise InputError(f"adapter {_shown(path)!r}: base_model_name_or_path in {ADAPTER_CONFIG} is empty")
+    candidate = Path(base).expanduser()
+    if not candidate.is_absolute() and not _looks_like_path(base) and not candidate.exists():
+        return base  # a hub name, resolved like any other
+    return str(candidate if candidate.is_absolute() else (path / candidate).resolve())
 
 
 def _has_weights(path: Path) -> bool:
@@ -272,6 +301,8 @@ def load_model(model: str | os.PathLike[str], *, device: str = "cpu") -> Sentenc
     directory, loaded = _locate(model, device=device)
     if loaded is not None:
         return loaded
+    if _is_adapter_dir(directory):
+        return _load_adapter(directory, device=device)
     try:
         loaded = _construct(str(directory), device=device, local_files_only=True)
     except (OSError, ValueError) as exc:
@@ -282,6 +313,26 @@ def load_model(model: str | os.PathLike[str], *, device: str = "cpu") -> Sentenc
     # nn.Module.__setattr__ would accept it too; __dict__ keeps it out of the module machinery.
     loaded.__dict__[_SOURCE_ATTR] = str(directory)
     return loaded
+
+
+def _load_adapter(directory: Path, *, device: str) -> SentenceTransformer:
+    """The base model an adapter names, loaded by :func:`load_model`, with the adapter applied."""
+    model = load_model(_adapter_base(directory), device=device)
+    try:
+        model.load_adapter(str(directory))
+    except ImportError as exc:
+        raise InputError(
+            f"model {_shown(directory)!r} is a PEFT adapter, and loading one needs the `peft` package: "
+            f"pip install peft ({short_error(exc)})"
+        ) from exc
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise InputError(
+            f"adapter {_shown(directory)!r} does not fit its base model: {type(exc).__name__}: "
+            f"{short_error(exc, limit=300)}; pass the adapter trained on that base"
+        ) from exc
+    model.eval()
+    model.__dict__[_SOURCE_ATTR] = str(directory)
+    return model
 
 
 # --------------------------------------------------------------------------------------------------
@@ -344,6 +395,9 @@ def _directory_fingerprint(root: Path) -> str:
     h = hashlib.sha256(b"embdiff-model-dir-v1\n")
     for rel in sorted(entries):
         h.update(f"{rel}\x00{entries[rel]}\n".encode())
+    if _is_adapter_dir(root):  # an adapter computes nothing without its base: the base is part of it
+        base_dir, _ = _locate(_adapter_base(root), device="cpu")
+        h.update(f"base\x00{_directory_fingerprint(base_dir)}\n".encode())
     return h.hexdigest()
 
 
@@ -406,12 +460,15 @@ def model_fingerprint(model: ModelSpec) -> str:
     InputError
         As :func:`load_model`.
     """
-    return _ModelHandle(model).fingerprint()
+    return (model if isinstance(model, LazyModel) else LazyModel(model)).fingerprint()
 
 
 @dataclass
-class _ModelHandle:
-    """A model given by name, path or object: fingerprinted without loading, loaded on first need."""
+class LazyModel:
+    """A model given by name, path or object: fingerprinted without loading, loaded on first need.
+
+    Pass one to :func:`encode_texts` several times to load the model at most once.
+    """
 
     spec: ModelSpec
     device: str = "cpu"
@@ -626,7 +683,7 @@ def _cache_directory(cache_dir: str | os.PathLike[str] | None, fingerprint: str)
 
 def _encode_cached(
     texts: list[str],
-    handle: _ModelHandle,
+    handle: LazyModel,
     *,
     prefix: str,
     batch_size: int,
@@ -741,13 +798,23 @@ def encode_texts(
     size = _check_options({"prefix": prefix}, batch_size, progress)
     return _encode_cached(
         items,
-        _ModelHandle(model),
+        model if isinstance(model, LazyModel) else LazyModel(model),
         prefix=prefix,
         batch_size=size,
         progress=progress,
         cache_dir=cache_dir,
         stage=stage,
     )
+
+
+def document_texts(dataset: Dataset, rows: Sequence[int] | None = None) -> list[str]:
+    """The text a model encodes for each document: ``title + " " + text``, or ``text`` without a title
+    (the BEIR convention), for every row or for ``rows``."""
+    docs = dataset.docs if rows is None else dataset.docs.iloc[list(rows)]
+    doc_ids = list(docs["id"])
+    titles = _check_texts(docs["title"], name="docs.title", ids=doc_ids)
+    bodies = _check_texts(docs["text"], name="docs.text", ids=doc_ids)
+    return [f"{title} {body}" if title else body for title, body in zip(titles, bodies, strict=True)]
 
 
 def encode_dataset(
@@ -794,12 +861,9 @@ def encode_dataset(
     if not isinstance(dataset, Dataset):
         raise InputError(f"dataset must be a Dataset (see load_dataset); got {type(dataset).__name__}")
     size = _check_options({"query_prefix": query_prefix, "doc_prefix": doc_prefix}, batch_size, progress)
-    doc_ids = list(dataset.docs["id"])
-    titles = _check_texts(dataset.docs["title"], name="docs.title", ids=doc_ids)
-    bodies = _check_texts(dataset.docs["text"], name="docs.text", ids=doc_ids)
+    documents = document_texts(dataset)
     queries = _check_texts(dataset.queries["text"], name="queries.text", ids=list(dataset.queries["id"]))
-    documents = [f"{title} {body}" if title else body for title, body in zip(titles, bodies, strict=True)]
-    handle = _ModelHandle(model)
+    handle = model if isinstance(model, LazyModel) else LazyModel(model)
     doc_vectors = _encode_cached(
         documents,
         handle,
@@ -828,4 +892,6 @@ def encode_dataset(
         queries=query_vectors,
         model_id=handle.model_id,
         fingerprint=handle.fingerprint(),
+        model=handle,
+        model_fingerprint=handle.fingerprint(),
     )

@@ -51,12 +51,20 @@ class Embeddings:
         What produced them: a model name or path, or a vector file name.
     fingerprint : str
         Model fingerprint (weights hash) or the vector file's SHA-256.
+    model : str, path-like, SentenceTransformer or LazyModel, optional
+        The model that encodes new text the same way (synthesised checks, the live probe): the
+        encoding model, or a model given beside a vector file and checked against it
+        (:func:`diagnostics.consistency.attach_model`). ``None`` when there is none.
+    model_fingerprint : str, optional
+        That model's fingerprint.
     """
 
     docs: NDArray[np.float32]
     queries: NDArray[np.float32]
     model_id: str
     fingerprint: str
+    model: Any = None
+    model_fingerprint: str | None = None
 
     @property
     def dim(self) -> int:
