@@ -1,0 +1,417 @@
+r"""Known-item checks synthesised from each domain's own documents: evidence where there are no judgements.
+
+Teams have relevance judgements for the domain they tuned on and rarely for the others — exactly the
+domains that break. For every domain embdiff builds queries whose answer it knows, from the corpus
+itself, and ranks them with both models over the whole corpus, with the same paired statistics as
+judged queries (reported apart from them, never mixed in).
+
+Construction (per sampled document :math:`d`, at most ``docs_per_domain`` per domain, seeded):
+
+* **passage** (inverse cloze, Lee, Chang & Toutanova 2019, "Latent Retrieval for Weakly Supervised
+  Open Domain Question Answering", ACL — the ORQA paper): one sentence of :math:`d` is held out and
+  becomes the query; the known item is :math:`d` *without* that sentence, re-encoded, so the check
+  cannot be won by string identity. The sentence has at least :data:`MIN_WORDS` words and occurs in
+  no other document (a sentence shared by several documents has no single answer). A document with
+  no such sentence but at least :data:`MIN_SPAN_TEXT_WORDS` words gives up a contiguous span of a
+  quarter of its words instead. The title is kept in the known item unless it overlaps the held-out
+  text.
+* **title** (known-item query simulation, Azzopardi, de Rijke & Balog 2007, "Building simulated
+  queries for known-item topics", SIGIR): where a document's title is unique in the corpus, the
+  title is the query and the known item is the document's body without the title.
+
+Scoring: with :math:`q` the query's vector, :math:`v` the re-encoded known item and :math:`D_j` the
+stored vectors of every other document, the known item's rank is
+:math:`r = 1 + |\{ j \ne d : q \cdot D_j > q \cdot v \}|` (ties in its favour), and its per-check
+metrics are those of a query with one relevant document: nDCG@k :math:`= 1/\log_2(r + 1)` and
+MRR@k :math:`= 1/r` when :math:`r \le k`, Recall@k :math:`= [r \le k]`, else 0.
+
+Blind spots (see ``docs/KNOWN_ITEM.md``): such queries already know their answer and reward word
+overlap — the ORQA paper found BM25 enough for them, so :mod:`diagnostics.lexical` BM25 is scored
+on the same checks as a reference line; and judgement-free evaluation tends to penalise whichever
+system departs from the rest (Soboroff, Nicholas & Cahan 2001, "Ranking retrieval systems without
+relevance judgments", SIGIR) — here the tuned model.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from diagnostics._validation import InputError
+from diagnostics.dataset import Dataset
+
+__all__ = [
+    "CONSTRUCTIONS",
+    "KnownItems",
+    "KnownItemRun",
+    "build_known_items",
+    "run_known_items",
+    "rank_known_items",
+    "known_item_metrics",
+    "document_scores",
+]
+
+#: The two constructions, in the order they are built.
+CONSTRUCTIONS = ("passage", "title")
+#: Fewest words of a held-out sentence (shorter ones are rarely answerable).
+MIN_WORDS = 5
+#: Fewest words a document needs to give up a span when it has no usable sentence.
+MIN_SPAN_TEXT_WORDS = 20
+#: Fewest words left in the known item after the query is removed.
+MIN_REST_WORDS = 5
+#: Longest held-out span (words).
+MAX_SPAN_WORDS = 30
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_WORD = re.compile(r"\w+")
+_BLOCK = 128  # checks per matrix product: 128 x n_docs float32 scores in memory at once
+
+
+@dataclass(frozen=True)
+class KnownItems:
+    """The synthesised checks of a corpus and what each domain could give.
+
+    Attributes
+    ----------
+    checks : pandas.DataFrame
+        One row per check: ``check_id`` (``"passage:<doc_id>"`` / ``"title:<doc_id>"``),
+        ``doc_id``, ``doc_row`` (row of the document in ``dataset.docs``), ``domain``,
+        ``construction`` (``"passage"`` or ``"title"``), ``query`` (the held-out text or the title),
+        ``item_text`` (the document as re-encoded: without the held-out text).
+    coverage : pandas.DataFrame
+        One row per domain: ``domain``, ``n_docs`` (in the corpus), ``n_eligible`` (documents that
+        give at least one check), ``n_sampled`` (documents checked), ``n_checks``.
+    """
+
+    checks: pd.DataFrame
+    coverage: pd.DataFrame
+
+
+def _norm(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def _seed(random_state: int, key: str) -> NDArray[np.uint32]:
+    """A per-key seed, so that adding a document or a domain never changes the others' draws."""
+    return np.array([random_state & 0xFFFFFFFF, zlib.crc32(key.encode("utf-8", "surrogatepass"))], dtype=np.uint32)
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def _passage(
+    title: str, text: str, *, shared: Counter[str], rng: np.random.Generator
+) -> tuple[str, str] | None:
+    """(held-out text, known item) for one document, or None when it gives no passage check."""
+    sentences = _sentences(text)
+    usable = [
+        i for i, s in enumerate(sentences)
+        if len(_WORD.findall(s)) >= MIN_WORDS and shared[_norm(s)] == 1 and len(sentences) > 1
+    ]
+    if usable:
+        i = usable[int(rng.integers(len(usable)))]
+        held, rest = sentences[i], " ".join(sentences[:i] + sentences[i + 1 :])
+    else:
+        words = text.split()
+        if len(words) < MIN_SPAN_TEXT_WORDS:
+            return None
+        size = min(MAX_SPAN_WORDS, max(MIN_WORDS, len(words) // 4))
+        start = int(rng.integers(len(words) - size + 1))
+        held = " ".join(words[start : start + size])
+        rest = " ".join(words[:start] + words[start + size :])
+    n_title, n_held = _norm(title), _norm(held)
+    keep_title = bool(n_title) and n_title not in n_held and n_held not in n_title
+    item = f"{title} {rest}" if keep_title else rest
+    if len(_WORD.findall(rest)) < MIN_REST_WORDS:
+        return None
+    return held, item
+
+
+def _title(title: str, text: str, *, titles: Counter[str]) -> tuple[str, str] | None:
+    """(title, body without it) for one document whose title is unique, or None."""
+    key = _norm(title)
+    if not key or titles[key] != 1 or len(_WORD.findall(title)) < 2:
+        return None
+    body = text.replace(title, " ", 1) if title in text else text
+    body = " ".join(body.split())
+    if len(_WORD.findall(body)) < MIN_REST_WORDS or _norm(body) == key:
+        return None
+    return title, body
+
+
+def build_known_items(
+    dataset: Dataset,
+    *,
+    docs_per_domain: int = 300,
+    random_state: int = 0,
+    constructions: Sequence[str] = CONSTRUCTIONS,
+) -> KnownItems:
+    """Synthesise known-item checks from the documents of every domain (see the module docstring).
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Its documents (``id``, ``title``, ``text``, ``domain``); queries and judgements are not used.
+    docs_per_domain : int, default 300
+        Documents sampled per domain, uniformly among those that give at least one check (all of
+        them when a domain has fewer). 0 builds no checks.
+    random_state : int, default 0
+        Seed of the sample and of the held-out sentences. Draws are keyed by domain and document id,
+        so the same document gives the same check whatever else the corpus holds.
+    constructions : sequence of {"passage", "title"}, default both
+
+    Returns
+    -------
+    KnownItems
+        The checks (domains in :attr:`Dataset.domains` order, documents in corpus order) and the
+        per-domain coverage.
+    """
+    if isinstance(docs_per_domain, bool) or not isinstance(docs_per_domain, int | np.integer) or docs_per_domain < 0:
+        raise InputError(f"known-item docs_per_domain must be a whole number >= 0; got {docs_per_domain!r}")
+    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
+        raise InputError(f"random_state must be an int seed; got {type(random_state).__name__}")
+    unknown = sorted(set(constructions) - set(CONSTRUCTIONS))
+    if unknown:
+        raise InputError(f"unknown known-item construction {unknown[0]!r}; use {', '.join(CONSTRUCTIONS)}")
+    docs = dataset.docs
+    ids = docs["id"].astype(str).tolist()
+    titles = docs["title"].fillna("").astype(str).tolist()
+    texts = docs["text"].fillna("").astype(str).tolist()
+    domains = docs["domain"].astype(str).tolist()
+    shared: Counter[str] = Counter()
+    if "passage" in constructions:
+        for text in texts:
+            shared.update({_norm(s) for s in _sentences(text)})
+    title_counts: Counter[str] = Counter(_norm(t) for t in titles) if "title" in constructions else Counter()
+
+    by_domain: dict[str, list[int]] = {}
+    for row, domain in enumerate(domains):
+        by_domain.setdefault(domain, []).append(row)
+    records: list[dict[str, object]] = []
+    coverage: list[dict[str, object]] = []
+    for domain in dataset.domains:
+        rows = by_domain.get(domain, [])
+        order = np.random.default_rng(_seed(random_state, f"domain:{domain}")).permutation(len(rows))
+        picked: list[tuple[int, list[tuple[str, str, str]]]] = []
+        n_eligible = 0
+        for position in order:
+            row = rows[int(position)]
+            made: list[tuple[str, str, str]] = []
+            if "passage" in constructions:
+                rng = np.random.default_rng(_seed(random_state, f"doc:{ids[row]}"))
+                passage = _passage(titles[row], texts[row], shared=shared, rng=rng)
+                if passage is not None:
+                    made.append(("passage", *passage))
+            if "title" in constructions:
+                title = _title(titles[row], texts[row], titles=title_counts)
+                if title is not None:
+                    made.append(("title", *title))
+            if made:
+                n_eligible += 1
+                if len(picked) < docs_per_domain:
+                    picked.append((row, made))
+        for row, made in sorted(picked):
+            for construction, query, item in made:
+                records.append({"check_id": f"{construction}:{ids[row]}", "doc_id": ids[row], "doc_row": row,
+                                "domain": domain, "construction": construction, "query": query,
+                                "item_text": item})
+        coverage.append({"domain": domain, "n_docs": len(rows), "n_eligible": n_eligible,
+                         "n_sampled": len(picked), "n_checks": sum(len(m) for _, m in picked)})
+    columns = ["check_id", "doc_id", "doc_row", "domain", "construction", "query", "item_text"]
+    checks = pd.DataFrame.from_records(records, columns=columns)
+    checks["doc_row"] = checks["doc_row"].astype(np.int64)
+    return KnownItems(checks=checks, coverage=pd.DataFrame(coverage))
+
+
+def rank_known_items(
+    queries: NDArray[np.float32],
+    items: NDArray[np.float32],
+    docs: NDArray[np.float32],
+    item_rows: NDArray[np.int64],
+    *,
+    k: int = 10,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+    r"""Rank each check's known item among all documents, its own stored vector replaced by ``items``.
+
+    Parameters
+    ----------
+    queries : ndarray of shape (n_checks, dim), float32
+        Unit vectors of the checks' queries.
+    items : ndarray of shape (n_checks, dim), float32
+        Unit vectors of the known items as re-encoded (without the held-out text).
+    docs : ndarray of shape (n_docs, dim), float32
+        Unit vectors of the corpus as stored.
+    item_rows : ndarray of shape (n_checks,), int
+        The known item's row in ``docs``; that row's stored vector is not used for its own check.
+    k : int, default 10
+        Length of the top lists returned (capped at ``n_docs``).
+    progress : callable, optional
+        ``progress(done, total)`` after every block of checks.
+
+    Returns
+    -------
+    ranks : ndarray of shape (n_checks,), int64
+        :math:`r = 1 + |\{j \ne d : q \cdot D_j > q \cdot v\}|`, 1-based, ties in the item's favour.
+    top : ndarray of shape (n_checks, k), int64
+        The top-``k`` document rows of each check (the known item at its own row), by decreasing
+        score, ties by increasing row.
+    top_scores : ndarray of shape (n_checks, k), float32
+        Their cosines.
+    """
+    n, n_docs = len(item_rows), docs.shape[0]
+    if queries.shape[0] != n or items.shape[0] != n:
+        raise InputError(f"{queries.shape[0]} query and {items.shape[0]} item vectors for {n} checks; pass one each")
+    if n and (item_rows.min() < 0 or item_rows.max() >= n_docs):
+        raise InputError(f"known-item rows must index the {n_docs} documents")
+    depth = min(k, n_docs)
+    ranks = np.empty(n, dtype=np.int64)
+    top = np.empty((n, depth), dtype=np.int64)
+    top_scores = np.empty((n, depth), dtype=np.float32)
+    for start in range(0, n, _BLOCK):
+        stop = min(n, start + _BLOCK)
+        scores = queries[start:stop] @ docs.T
+        own = np.einsum("ij,ij->i", queries[start:stop], items[start:stop])
+        local = np.arange(stop - start)
+        scores[local, item_rows[start:stop]] = own
+        ranks[start:stop] = 1 + (scores > own[:, None]).sum(axis=1)
+        part = np.argpartition(-scores, depth - 1, axis=1)[:, :depth] if depth < n_docs else \
+            np.tile(np.arange(n_docs), (stop - start, 1))
+        part_scores = np.take_along_axis(scores, part, axis=1)
+        order = np.lexsort((part, -part_scores), axis=1)
+        top[start:stop] = np.take_along_axis(part, order, axis=1)
+        top_scores[start:stop] = np.take_along_axis(part_scores, order, axis=1)
+        if progress is not None:
+            progress(stop, n)
+    return ranks, top, top_scores
+
+
+def known_item_metrics(ranks: NDArray[np.int64], metrics: Sequence[str]) -> dict[str, NDArray[np.float64]]:
+    """Per-check metrics of a query with one relevant document at rank ``ranks`` (1-based).
+
+    ``"ndcg@k"`` is :math:`1/\\log_2(r+1)`, ``"mrr@k"`` is :math:`1/r` and ``"recall@k"`` is 1 when
+    :math:`r \\le k`; all are 0 beyond ``k`` — the values :func:`diagnostics.retrieval.retrieval_metrics`
+    gives for such a query.
+    """
+    r = np.asarray(ranks, dtype=np.float64)
+    out: dict[str, NDArray[np.float64]] = {}
+    for metric in metrics:
+        name, _, cut = metric.partition("@")
+        if not cut.isdigit() or name not in ("ndcg", "mrr", "recall"):
+            raise InputError(f"unknown metric {metric!r}; use ndcg@k, mrr@k or recall@k")
+        within = r <= int(cut)
+        value = 1.0 / np.log2(r + 1.0) if name == "ndcg" else 1.0 / r if name == "mrr" else np.ones_like(r)
+        out[metric] = np.where(within, value, 0.0)
+    return out
+
+
+def document_scores(checks: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """One row per checked document: the mean of its checks' ``columns`` (the unit of the statistics).
+
+    A document with a passage and a title check counts once, so that its two checks do not enter
+    the bootstrap and the sign-flip test as two independent queries. Returns ``query_id`` (the
+    document id), ``domain`` and ``columns``, documents in first-check order.
+    """
+    grouped = checks.groupby(["doc_id", "domain"], sort=False)[list(columns)].mean().reset_index()
+    return grouped.rename(columns={"doc_id": "query_id"})
+
+
+@dataclass(frozen=True)
+class KnownItemRun:
+    """The known-item checks of one comparison, scored with both models (and BM25).
+
+    Attributes
+    ----------
+    checks : pandas.DataFrame
+        :attr:`KnownItems.checks` plus ``rank_base``, ``rank_tuned`` and ``rank_bm25`` (0 when BM25
+        was not run) and, per metric ``m``, ``m_base``, ``m_tuned``, ``m_delta`` and ``m_bm25``.
+    coverage : pandas.DataFrame
+        As :attr:`KnownItems.coverage`.
+    top_base, top_tuned : ndarray of shape (n_checks, k), int
+        Each check's top-k document rows per model (the known item at its own row).
+    score_base, score_tuned : ndarray of shape (n_checks, k), float32
+        Their cosines.
+    """
+
+    checks: pd.DataFrame
+    coverage: pd.DataFrame
+    top_base: NDArray[np.int64]
+    top_tuned: NDArray[np.int64]
+    score_base: NDArray[np.float32]
+    score_tuned: NDArray[np.float32]
+
+
+def run_known_items(
+    dataset: Dataset,
+    base_docs: NDArray[np.float32],
+    tuned_docs: NDArray[np.float32],
+    *,
+    base_model: object,
+    tuned_model: object,
+    metrics: Sequence[str],
+    docs_per_domain: int = 300,
+    random_state: int = 0,
+    bm25: bool = True,
+    query_prefix: str = "",
+    doc_prefix: str = "",
+    k: int = 10,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> KnownItemRun:
+    """Build the checks, encode their queries and known items with both models, rank and score them.
+
+    ``base_model`` / ``tuned_model`` are what :func:`diagnostics.encoding.encode_texts` takes (a
+    :class:`~diagnostics.encoding.LazyModel` loads each model at most once); queries are encoded
+    with ``query_prefix`` and known items with ``doc_prefix``, as the corpus was. Every encoded text
+    goes through the disk cache, so a second run encodes nothing. Progress stages:
+    ``known-item: encode base``, ``known-item: encode tuned``, ``known-item: rank``,
+    ``known-item: bm25``.
+    """
+    from diagnostics.encoding import LazyModel, document_texts, encode_texts
+
+    def report(stage: str) -> Callable[[int, int], None]:
+        return lambda done, total: progress(stage, done, total) if progress is not None else None
+
+    built = build_known_items(dataset, docs_per_domain=docs_per_domain, random_state=random_state)
+    checks = built.checks.copy()
+    rows = checks["doc_row"].to_numpy(np.int64)
+    queries, items = checks["query"].tolist(), checks["item_text"].tolist()
+    tops: dict[str, NDArray[np.int64]] = {}
+    scores: dict[str, NDArray[np.float32]] = {}
+    for side, model, docs in (("base", base_model, base_docs), ("tuned", tuned_model, tuned_docs)):
+        handle = model if isinstance(model, LazyModel) else LazyModel(model)  # type: ignore[arg-type]
+        stage = f"known-item: encode {side}"
+        q = encode_texts(queries, handle, prefix=query_prefix, progress=progress, stage=f"{stage} queries")
+        v = encode_texts(items, handle, prefix=doc_prefix, progress=progress, stage=f"{stage} items")
+        if len(checks):
+            ranks, tops[side], scores[side] = rank_known_items(q, v, docs, rows, k=k,
+                                                               progress=report(f"known-item: rank {side}"))
+        else:
+            ranks, tops[side] = np.empty(0, np.int64), np.empty((0, min(k, len(docs))), np.int64)
+            scores[side] = np.empty((0, min(k, len(docs))), np.float32)
+        checks[f"rank_{side}"] = ranks
+    checks["rank_bm25"] = 0
+    if bm25 and len(checks):
+        from diagnostics.lexical import BM25
+
+        index = BM25(document_texts(dataset))
+        checks["rank_bm25"] = index.rank_known_items(queries, items, rows, progress=report("known-item: bm25"))
+    for side in ("base", "tuned", "bm25"):
+        if side == "bm25" and not (bm25 and len(checks)):
+            for metric in metrics:
+                checks[f"{metric}_bm25"] = np.nan
+            continue
+        values = known_item_metrics(checks[f"rank_{side}"].to_numpy(np.int64), metrics)
+        for metric, column in values.items():
+            checks[f"{metric}_{side}"] = column
+    for metric in metrics:
+        checks[f"{metric}_delta"] = checks[f"{metric}_tuned"] - checks[f"{metric}_base"]
+    return KnownItemRun(checks=checks, coverage=built.coverage, top_base=tops["base"], top_tuned=tops["tuned"],
+                        score_base=scores["base"], score_tuned=scores["tuned"])
