@@ -1,9 +1,12 @@
 """The ``embdiff`` command line.
 
-* ``embdiff compare --dataset PATH [--dataset PATH …] (--base MODEL | --base-vectors FILE)
-  (--tuned MODEL | --tuned-vectors FILE) [--k 10] [--split test] [--config FILE] [--json FILE]
-  [--no-projection]`` — make and save a run, print its id and the per-domain table.
-* ``embdiff check`` — the same; exit 0 on PASS or WARN, 1 on FAIL, 2 on bad input.
+* ``embdiff compare (--dataset PATH [--dataset PATH …] | --sample) [--base MODEL] [--base-vectors FILE]
+  [--tuned MODEL] [--tuned-vectors FILE] [--k 10] [--split test] [--config FILE] [--json FILE]
+  [--no-projection] [--known-item-docs N] [--qrels-domain D …]`` — make and save a run, print its id
+  and the per-domain table. Each side needs a model, a vector file or both (then the vectors serve
+  the corpus and the model encodes new text, after a check that it made them).
+* ``embdiff check`` — the same; exit 0 on PASS or WARN, 1 on FAIL, 2 on bad input, 3 when the worst
+  verdict is UNVERIFIED (0 with ``--allow-unverified``).
 * ``embdiff report RUN_ID (--html FILE | --json FILE | --csv FILE)`` — export a saved run.
 * ``embdiff app [--port N]`` — start the web app.
 
@@ -23,7 +26,7 @@ from diagnostics._validation import InputError, check_k
 
 APP_PATH = Path(__file__).resolve().parents[1] / "app.py"
 
-EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_UNVERIFIED = 0, 1, 2, 3
 
 
 class _Progress:
@@ -44,14 +47,16 @@ class _Progress:
 
 
 def _add_compare_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", action="append", required=True, metavar="PATH",
-                   help="BEIR directory, table directory or docs table; repeat for one directory per domain")
-    base = p.add_mutually_exclusive_group(required=True)
-    base.add_argument("--base", metavar="MODEL", help="base model: local directory or hub name")
-    base.add_argument("--base-vectors", metavar="FILE", help="base vectors: Parquet (id, kind, embedding) or .npy")
-    tuned = p.add_mutually_exclusive_group(required=True)
-    tuned.add_argument("--tuned", metavar="MODEL", help="tuned model: local directory or hub name")
-    tuned.add_argument("--tuned-vectors", metavar="FILE", help="tuned vectors, same formats as --base-vectors")
+    data = p.add_mutually_exclusive_group(required=True)
+    data.add_argument("--dataset", action="append", metavar="PATH",
+                      help="BEIR directory, table directory or docs table; repeat for one directory per domain")
+    data.add_argument("--sample", action="store_true",
+                      help="the bundled sample: its corpus, vectors and both models (no other inputs)")
+    p.add_argument("--base", metavar="MODEL", help="base model: local directory or hub name")
+    p.add_argument("--base-vectors", metavar="FILE", help="base vectors: Parquet (id, kind, embedding) or .npy; "
+                   "with --base too, the model encodes new text after a check that it made these vectors")
+    p.add_argument("--tuned", metavar="MODEL", help="tuned model: local directory, PEFT adapter or hub name")
+    p.add_argument("--tuned-vectors", metavar="FILE", help="tuned vectors, same formats as --base-vectors")
     p.add_argument("--k", default="10", help="neighbours / top-k for the label-free signals (default 10)")
     p.add_argument("--split", default="test", help="qrels split of BEIR directories (default test)")
     p.add_argument("--config", metavar="FILE", help="TOML file overriding the verdict thresholds")
@@ -59,9 +64,17 @@ def _add_compare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-projection", action="store_true", help="skip the 2-D projection (faster)")
     p.add_argument("--query-prefix", default="", help="prefix for queries when encoding (e.g. 'query: ')")
     p.add_argument("--doc-prefix", default="", help="prefix for documents when encoding (e.g. 'passage: ')")
+    p.add_argument("--known-item-docs", metavar="N", default=None,
+                   help="documents per domain made into known-item checks (default 300, from the config; 0: none)")
+    p.add_argument("--qrels-domain", action="append", metavar="DOMAIN",
+                   help="use only this domain's judgements (repeatable): what embdiff says without the others")
+    p.add_argument("--allow-unverified", action="store_true",
+                   help="check: exit 0 instead of 3 when the worst verdict is UNVERIFIED")
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from diagnostics.compare import compare_inputs, load_inputs
     from diagnostics.config import load_config
     from diagnostics.report import check_output_path, domain_table_text, write_json
@@ -69,13 +82,25 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     progress = _Progress()
     args.k = check_k(args.k)  # before any loading or encoding: a bad --k costs nothing
     config = load_config(args.config)
+    if args.known_item_docs is not None:
+        docs = check_k(args.known_item_docs, name="--known-item-docs", low=0, high=1_000_000)
+        config = replace(config, known_item_docs_per_domain=docs)
     if args.json:
         check_output_path(args.json)
-    dataset, base, tuned = load_inputs(
-        args.dataset, split=args.split, base=args.base, base_vectors=args.base_vectors,
-        tuned=args.tuned, tuned_vectors=args.tuned_vectors,
-        query_prefix=args.query_prefix, doc_prefix=args.doc_prefix, progress=progress,
-    )
+    if args.sample:
+        from diagnostics.sample import load_sample
+
+        given = [f for f in ("base", "base_vectors", "tuned", "tuned_vectors") if getattr(args, f)]
+        if given:
+            raise InputError(f"--sample brings its own models and vectors; drop --{given[0].replace('_', '-')}")
+        dataset, base, tuned = load_sample(progress=progress, qrels_domains=args.qrels_domain)
+    else:
+        dataset, base, tuned = load_inputs(
+            args.dataset, split=args.split, base=args.base, base_vectors=args.base_vectors,
+            tuned=args.tuned, tuned_vectors=args.tuned_vectors,
+            query_prefix=args.query_prefix, doc_prefix=args.doc_prefix, progress=progress,
+            qrels_domains=args.qrels_domain,
+        )
     for warning in dataset.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     result = compare_inputs(
@@ -89,8 +114,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         write_json(result, Path(args.json))
         print(f"wrote {args.json}", file=sys.stderr)
-    if args.command == "check" and result.verdict == "FAIL":
+    if args.command == "check":
+        return check_exit_code(result.verdict, allow_unverified=args.allow_unverified)
+    return EXIT_OK
+
+
+def check_exit_code(verdict: str, *, allow_unverified: bool = False) -> int:
+    """``embdiff check``'s exit status: 0 on PASS or WARN, 1 on FAIL, 3 on UNVERIFIED (0 if allowed)."""
+    if verdict == "FAIL":
         return EXIT_FAIL
+    if verdict == "UNVERIFIED" and not allow_unverified:
+        return EXIT_UNVERIFIED
     return EXIT_OK
 
 
@@ -121,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="embdiff", description="Diff two embedding models before you ship one.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("compare", "make and save a run, print the per-domain table"),
-                       ("check", "like compare; exit 1 when the verdict is FAIL (for CI)")):
+                       ("check", "like compare; exit 1 on FAIL, 3 on UNVERIFIED, 0 otherwise (for CI)")):
         p = sub.add_parser(name, help=text, description=text)
         _add_compare_options(p)
         p.set_defaults(func=_cmd_compare)

@@ -22,12 +22,13 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from diagnostics._validation import InputError, check_k
+from diagnostics._validation import InputError, check_k, display_path
 from diagnostics.collapse import centroid_cosines, collapse_flags, collapse_table
 from diagnostics.config import Config, load_config
-from diagnostics.dataset import Dataset, load_dataset
+from diagnostics.dataset import Dataset, keep_judgements, load_dataset
 from diagnostics.encoding import ProgressCallback, encode_dataset
 from diagnostics.knn import exact_top_k, knn_rows
+from diagnostics.known_item import KnownItemRun, document_scores, run_known_items
 from diagnostics.neighbors import (
     neighbor_changes,
     neighbor_flow,
@@ -35,16 +36,24 @@ from diagnostics.neighbors import (
     overlap_ci,
     stratified_sample,
 )
-from diagnostics.result import METRICS, Comparison, load_comparison, save_comparison
+from diagnostics.result import METRICS, STAT_FIELDS, Comparison, load_comparison, save_comparison
 from diagnostics.retrieval import label_free_signals, retrieval_metrics
 from diagnostics.runs import RunStore, run_id_for
-from diagnostics.statistics import holm, paired_bootstrap_ci, sign_flip_pvalue
+from diagnostics.statistics import OVERALL, paired_comparison
 from diagnostics.vectors import Embeddings, attach_vectors, load_vector_pair, load_vectors
-from diagnostics.verdict import domain_verdict, overall_verdict
+from diagnostics.verdict import (
+    EVIDENCE,
+    KNOWN_ITEM_PREFIX,
+    domain_verdict,
+    evidence_of,
+    evidence_summary,
+    overall_verdict,
+)
 
 __all__ = ["compare", "compare_inputs", "load_inputs", "load_comparison", "ENGINE_VERSION"]
 
-ENGINE_VERSION = "1"
+#: Part of every run id: "2" added the evidence of each verdict and the known-item checks.
+ENGINE_VERSION = "2"
 RETRIEVAL_DEPTH = 100
 DEFAULT_MAX_OVERLAP_DOCS = 20_000
 DEFAULT_MAX_PROJECTION_POINTS = 20_000
@@ -74,40 +83,31 @@ def _check_embeddings(dataset: Dataset, emb: Embeddings, role: str) -> None:
         raise InputError(f"{role} embeddings must be float32; load them with load_vectors or encode_dataset")
 
 
-def _domain_stats(
-    per_query: pd.DataFrame, domains: Sequence[str], config: Config
+def _paired_stats(
+    units: pd.DataFrame, domains: Sequence[str], config: Config, *, prefix: str = ""
 ) -> dict[str, dict[str, float]]:
-    """Per domain and overall: means, Δ, paired bootstrap CI, sign-flip p, Holm across domains."""
-    out: dict[str, dict[str, float]] = {d: {} for d in [*domains, "overall"]}
-    judged = per_query[per_query["judged"]]
-    seed = config.statistics_random_state
-    for metric in METRICS:
-        raw: dict[str, float] = {}
-        for name in [*domains, "overall"]:
-            part = judged if name == "overall" else judged[judged["domain"] == name]
-            base = part[f"{metric}_base"].to_numpy(np.float64)
-            tuned = part[f"{metric}_tuned"].to_numpy(np.float64)
-            deltas = tuned - base
-            row = out[name]
-            row[f"{metric}_base"] = float(base.mean()) if len(base) else np.nan
-            row[f"{metric}_tuned"] = float(tuned.mean()) if len(tuned) else np.nan
-            row[f"{metric}_delta"] = float(deltas.mean()) if len(deltas) else np.nan
-            low, high = paired_bootstrap_ci(
-                deltas, n_resamples=config.statistics_n_resamples, confidence=config.statistics_confidence,
-                random_state=seed,
-            )
-            row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = float(low), float(high)
-            p = sign_flip_pvalue(deltas, n_permutations=config.statistics_n_permutations, random_state=seed)
-            row[f"{metric}_p_value"] = float(p)
-            if name != "overall":
-                raw[name] = float(p)
-        names = [d for d in domains if not np.isnan(raw.get(d, np.nan))]
-        adjusted = holm(np.array([raw[d] for d in names], dtype=np.float64)) if names else np.array([])
-        for name in domains:
-            out[name][f"{metric}_p_holm"] = np.nan
-        for name, p_adj in zip(names, adjusted, strict=True):
-            out[name][f"{metric}_p_holm"] = float(p_adj)
-        out["overall"][f"{metric}_p_holm"] = out["overall"][f"{metric}_p_value"]
+    """Per domain and overall: means, Δ, paired bootstrap CI, sign-flip p, Holm across domains.
+
+    ``units`` holds one row per paired unit (a judged query, or a checked document): ``query_id``,
+    ``domain`` and ``{metric}_base`` / ``{metric}_tuned``. The statistics are those of
+    :func:`diagnostics.statistics.paired_comparison`; keys are ``{prefix}{metric}_{field}``. A domain
+    without units gets NaN.
+    """
+    out: dict[str, dict[str, float]] = {
+        d: {f"{prefix}{m}_{f}": np.nan for m in METRICS for f in STAT_FIELDS} for d in [*domains, "overall"]
+    }
+    keys = units[["query_id", "domain"]].astype(str).reset_index(drop=True)
+    base = keys.assign(**{m: units[f"{m}_base"].to_numpy(np.float64) for m in METRICS})
+    tuned = keys.assign(**{m: units[f"{m}_tuned"].to_numpy(np.float64) for m in METRICS})
+    table = paired_comparison(
+        base, tuned, metrics=METRICS, n_resamples=config.statistics_n_resamples,
+        n_permutations=config.statistics_n_permutations, confidence=config.statistics_confidence,
+        random_state=config.statistics_random_state,
+    )
+    for row in table.to_dict(orient="records"):
+        name = "overall" if row["domain"] == OVERALL else str(row["domain"])
+        if name in out:
+            out[name].update({f"{prefix}{row['metric']}_{f}": float(row[f]) for f in STAT_FIELDS})
     return out
 
 
@@ -189,8 +189,10 @@ def _domain_table(
     domains: Sequence[str],
     doc_domains: NDArray[Any],
     config: Config,
+    known_items: dict[str, dict[str, Any]],
 ) -> tuple[pd.DataFrame, str, list[str]]:
-    """One row per domain and ``overall`` with every figure, then the verdicts and their reasons."""
+    """One row per domain and ``overall`` with every figure, then the evidence, the verdicts and their
+    reasons. ``known_items`` holds each row's ``ki_*`` figures and ``known_item_status``."""
     ci = _records(overlap_ci_table)
     shape = _records(collapse)
     flag = _records(flag_columns)
@@ -216,26 +218,109 @@ def _domain_table(
             "domain_consistency_base": float(part["consistency_base"].mean()) if len(part) else np.nan,
             "domain_consistency_tuned": float(part["consistency_tuned"].mean()) if len(part) else np.nan,
         }
+        row.update(known_items[name])
         row.update({key: v for key, v in shape.get(name, {}).items() if key not in ("domain", "n_docs")})
         row.update({key: v for key, v in flag.get(name, {"collapsed": False, "merged_with": "",
                                                          "collapse_reason": ""}).items() if key != "domain"})
         rows.append(row)
 
     verdicts: dict[str, str] = {}
+    evidence: dict[str, str] = {}
     reasons_all: list[str] = []
     for row in rows[:-1]:
         verdict, reasons = domain_verdict(str(row["domain"]), row, config)
         verdicts[str(row["domain"])] = verdict
+        evidence[str(row["domain"])] = row["evidence"] = evidence_of(row, config)
         row["verdict"], row["reasons"] = verdict, "\n".join(reasons)
         if verdict != "PASS":
             reasons_all.extend(reasons)
     pooled, overall_reasons = domain_verdict("overall", rows[-1], config)
     overall = overall_verdict(verdicts, pooled=pooled)
-    rows[-1]["verdict"], rows[-1]["reasons"] = overall, "\n".join(overall_reasons)
+    rows[-1]["evidence"] = next((e for e in reversed(EVIDENCE) if e in evidence.values()), "none")
+    rows[-1]["verdict"], rows[-1]["reasons"] = overall, "\n".join([evidence_summary(evidence), *overall_reasons])
     if not reasons_all:
         reasons_all = [f"every domain passed: {', '.join(domains)}"]
-    reasons_all.append(overall_reasons[0])
+    reasons_all.insert(0, evidence_summary(evidence))
+    if pooled != "UNVERIFIED":
+        reasons_all.append(overall_reasons[0])
     return pd.DataFrame(rows), overall, reasons_all
+
+
+def _models_for_checks(base: Embeddings, tuned: Embeddings, config: Config) -> str:
+    """``checked`` when both sides have a model and checks are on, else why not (``off``, ``no_models``)."""
+    if config.known_item_docs_per_domain == 0:
+        return "off"
+    return "checked" if base.model is not None and tuned.model is not None else "no_models"
+
+
+def _known_item_stage(
+    dataset: Dataset,
+    base: Embeddings,
+    tuned: Embeddings,
+    *,
+    config: Config,
+    k: int,
+    query_prefix: str,
+    doc_prefix: str,
+    progress: ProgressCallback,
+) -> tuple[KnownItemRun | None, str]:
+    """Known-item checks synthesised from the corpus and scored by both models, when both are there."""
+    status = _models_for_checks(base, tuned, config)
+    if status != "checked":
+        return None, status
+    checks = run_known_items(
+        dataset, base.docs, tuned.docs, base_model=base.model, tuned_model=tuned.model, metrics=METRICS,
+        docs_per_domain=config.known_item_docs_per_domain, random_state=config.known_item_random_state,
+        bm25=config.known_item_bm25, query_prefix=query_prefix, doc_prefix=doc_prefix, k=max(k, 10),
+        progress=progress,
+    )
+    return checks, status
+
+
+def _known_item_figures(
+    checks: KnownItemRun | None, status: str, domains: Sequence[str], config: Config
+) -> dict[str, dict[str, Any]]:
+    """Per domain and overall: the ``ki_*`` columns of the domain table and ``known_item_status``.
+
+    The paired unit is a checked document (the mean of its checks); Holm runs across the domains'
+    known-item p-values, a family apart from the judged queries'.
+    """
+    ki = KNOWN_ITEM_PREFIX
+    names = [*domains, "overall"]
+    if checks is None:
+        empty = {f"{ki}{m}_{f}": np.nan for m in METRICS for f in (*STAT_FIELDS, "bm25")}
+        return {n: {f"{ki}n_docs": 0, f"{ki}n_checks": 0, f"{ki}n_eligible": 0, **empty,
+                    "known_item_status": status} for n in names}
+    table = checks.checks
+    columns = [f"{m}_{side}" for m in METRICS for side in ("base", "tuned", "bm25")]
+    units = document_scores(table, columns)
+    stats = _paired_stats(units, domains, config, prefix=ki)
+    coverage = {str(r["domain"]): r for r in checks.coverage.to_dict(orient="records")}
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        part = units if name == "overall" else units[units["domain"] == name]
+        row: dict[str, Any] = out.setdefault(name, dict(stats[name]))
+        row[f"{ki}n_docs"] = len(part)
+        row[f"{ki}n_checks"] = int(len(table) if name == "overall" else (table["domain"] == name).sum())
+        row[f"{ki}n_eligible"] = int(sum(int(c["n_eligible"]) for c in coverage.values()) if name == "overall"
+                                     else coverage.get(name, {}).get("n_eligible", 0))
+        for m in METRICS:
+            row[f"{ki}{m}_bm25"] = float(part[f"{m}_bm25"].mean()) if len(part) else np.nan
+        row["known_item_status"] = status
+    return out
+
+
+def _model_fields(role: str, emb: Embeddings) -> dict[str, Any]:
+    """The manifest's record of one side: what made its vectors and which model encodes new text."""
+    from diagnostics.encoding import LazyModel
+
+    model = emb.model
+    model_id = model.model_id if isinstance(model, LazyModel) else (str(model) if isinstance(model, str | Path)
+                                                                     else None)
+    from_file = emb.model_fingerprint is None or emb.model_fingerprint != emb.fingerprint
+    source = ("vectors+model" if model is not None else "vectors") if from_file else "model"
+    return {role: emb.model_id, f"{role}_fingerprint": emb.fingerprint, f"{role}_dim": emb.dim,
+            f"{role}_source": source, f"{role}_model": model_id, f"{role}_model_fingerprint": emb.model_fingerprint}
 
 
 def compare(
@@ -326,6 +411,13 @@ def compare(
     progress("neighbours", 4, 4)
     timings["neighbours"] = time.time() - t0
 
+    # -- known-item checks -------------------------------------------------------------------------
+    t0 = time.time()
+    checks, ki_status = _known_item_stage(dataset, base, tuned, config=config, k=k, query_prefix=query_prefix,
+                                          doc_prefix=doc_prefix, progress=progress)
+    if checks is not None:
+        timings["known_item"] = time.time() - t0
+
     # -- metrics -----------------------------------------------------------------------------------
     t0 = time.time()
     progress("metrics", 0, 4)
@@ -333,7 +425,7 @@ def compare(
         dataset, rank_base, rank_tuned, probe_ids=probe_ids, probe_domains=probe_domains,
         doc_domains=doc_domains, k=k,
     )
-    stats = _domain_stats(per_query, domains, config)
+    stats = _paired_stats(per_query[per_query["judged"]], domains, config)
     progress("metrics", 1, 4)
 
     overlap = neighborhood_overlap(nn_base, nn_tuned)
@@ -367,7 +459,7 @@ def compare(
 
     table, overall, reasons_all = _domain_table(
         per_query, per_doc, stats, ci, collapse, _collapse_columns(flags, domains), domains=domains,
-        doc_domains=doc_domains, config=config,
+        doc_domains=doc_domains, config=config, known_items=_known_item_figures(checks, ki_status, domains, config),
     )
     progress("metrics", 4, 4)
     timings["metrics"] = time.time() - t0
@@ -384,6 +476,8 @@ def compare(
         "queries": dataset.queries.reset_index(drop=True),
         "qrels": dataset.qrels.reset_index(drop=True),
     }
+    if checks is not None:
+        tables["known_items"] = checks.checks
 
     # -- projection --------------------------------------------------------------------------------
     proj_info: dict[str, Any] = {}
@@ -419,13 +513,17 @@ def compare(
         "dataset": {"source": dataset.source, "fingerprint": fingerprint, "n_docs": n_docs,
                     "n_queries": len(dataset.queries), "n_qrels": len(dataset.qrels), "domains": domains,
                     "warnings": list(dataset.warnings)},
-        "models": {"base": base.model_id, "tuned": tuned.model_id, "base_fingerprint": base.fingerprint,
-                   "tuned_fingerprint": tuned.fingerprint, "base_dim": base.dim, "tuned_dim": tuned.dim},
+        "models": {**_model_fields("base", base), **_model_fields("tuned", tuned)},
         "params": {"k": k, "retrieval_depth": int(rank_base.shape[1]), "projection": projection,
                    "max_overlap_docs": max_overlap_docs, "max_projection_points": max_projection_points,
                    "overlap_sampled": bool(len(nn_rows) < n_docs), "overlap_n": len(nn_rows),
                    "probes": "queries" if dataset.has_queries else "documents", "engine_version": ENGINE_VERSION,
-                   "query_prefix": query_prefix, "doc_prefix": doc_prefix},
+                   "query_prefix": query_prefix, "doc_prefix": doc_prefix,
+                   "known_item": {"status": ki_status, "docs_per_domain": config.known_item_docs_per_domain,
+                                  "random_state": config.known_item_random_state, "bm25": config.known_item_bm25,
+                                  "n_checks": 0 if checks is None else len(checks.checks)}},
+        "evidence": {str(r["domain"]): str(r["evidence"]) for r in table.to_dict(orient="records")
+                     if r["domain"] != "overall"},
         "config": config.to_dict(),
         "global": {
             "anisotropy_base": None if overall_collapse is None else float(overall_collapse["intra_cosine_base"]),
@@ -444,6 +542,11 @@ def compare(
         "nn_rows": nn_rows.astype(np.int64),
         "docs_base": base.docs, "docs_tuned": tuned.docs,
     }
+    if checks is not None:
+        arrays["ki_top_base"] = checks.top_base.astype(np.int32)
+        arrays["ki_top_tuned"] = checks.top_tuned.astype(np.int32)
+        arrays["ki_score_base"] = checks.score_base.astype(np.float32)
+        arrays["ki_score_tuned"] = checks.score_tuned.astype(np.float32)
     run_id = run_id_for(_run_inputs(fingerprint, base, tuned, k=k, config=config, projection=projection,
                                     max_overlap_docs=max_overlap_docs,
                                     max_projection_points=max_projection_points,
@@ -457,8 +560,10 @@ def _run_inputs(dataset_fingerprint: str, base: Embeddings, tuned: Embeddings, *
     for name in ("query_prefix", "doc_prefix"):
         if not params.get(name):
             params.pop(name, None)
+    models = {f"{role}_model": emb.model_fingerprint for role, emb in (("base", base), ("tuned", tuned))
+              if emb.model_fingerprint is not None and emb.model_fingerprint != emb.fingerprint}
     return {"dataset": dataset_fingerprint, "base": base.fingerprint, "tuned": tuned.fingerprint,
-            "config": config.to_dict(), "engine": ENGINE_VERSION, **params}
+            "config": config.to_dict(), "engine": ENGINE_VERSION, **models, **params}
 
 
 def compare_inputs(
@@ -508,24 +613,39 @@ def load_inputs(
     query_prefix: str = "",
     doc_prefix: str = "",
     progress: ProgressCallback | None = None,
+    qrels_domains: Sequence[str] | None = None,
 ) -> tuple[Dataset, Embeddings, Embeddings]:
     """Load and validate everything before any work, then encode what needs encoding.
 
-    Exactly one of ``base`` / ``base_vectors`` and one of ``tuned`` / ``tuned_vectors``.
+    For each side, a model (``base`` / ``tuned``), a vector file (``base_vectors`` /
+    ``tuned_vectors``) or both. With both, the vectors serve the corpus and the queries and the model
+    encodes new text (known-item checks, the live probe), after :func:`~diagnostics.consistency.attach_model`
+    checked on 32 documents that the model made the vectors. ``qrels_domains`` keeps only the
+    judgements of those domains (see :func:`~diagnostics.dataset.keep_judgements`).
     """
-    if (base is None) == (base_vectors is None):
-        raise InputError("give exactly one of --base MODEL or --base-vectors FILE")
-    if (tuned is None) == (tuned_vectors is None):
-        raise InputError("give exactly one of --tuned MODEL or --tuned-vectors FILE")
+    if base is None and base_vectors is None:
+        raise InputError("give --base MODEL, --base-vectors FILE, or both")
+    if tuned is None and tuned_vectors is None:
+        raise InputError("give --tuned MODEL, --tuned-vectors FILE, or both")
     dataset = load_dataset(datasets, split=split)
+    if qrels_domains is not None:
+        dataset = keep_judgements(dataset, qrels_domains)
+    out: dict[str, Embeddings] = {}
     if base_vectors is not None and tuned_vectors is not None:
-        b, t = load_vector_pair(dataset, base_vectors, tuned_vectors)
-        return dataset, b, t
-    files = {role: load_vectors(path) for role, path in (("base", base_vectors), ("tuned", tuned_vectors))
-             if path is not None}
-    out: dict[str, Embeddings] = {role: attach_vectors(dataset, vf, role=role) for role, vf in files.items()}
-    for role, model in (("base", base), ("tuned", tuned)):
-        if model is not None:
+        out["base"], out["tuned"] = load_vector_pair(dataset, base_vectors, tuned_vectors)
+    else:
+        for role, path in (("base", base_vectors), ("tuned", tuned_vectors)):
+            if path is not None:
+                out[role] = attach_vectors(dataset, load_vectors(path), role=role)
+    for role, model, path in (("base", base, base_vectors), ("tuned", tuned, tuned_vectors)):
+        if model is None:
+            continue
+        if path is None:
             out[role] = encode_dataset(dataset, model, query_prefix=query_prefix, doc_prefix=doc_prefix,
                                        progress=progress, role=role)
+        else:
+            from diagnostics.consistency import attach_model
+
+            out[role] = attach_model(dataset, out[role], model, vectors_label=display_path(path), role=role,
+                                     doc_prefix=doc_prefix, progress=progress)
     return dataset, out["base"], out["tuned"]

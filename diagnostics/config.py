@@ -28,6 +28,13 @@ class Config:
     retrieval_fail_relative_drop: float
     retrieval_warn_relative_drop: float
     retrieval_min_queries: int
+    known_item_docs_per_domain: int
+    known_item_min_docs: int
+    known_item_alpha: float
+    known_item_fail_relative_drop: float
+    known_item_warn_relative_drop: float
+    known_item_bm25: bool
+    known_item_random_state: int
     label_free_overlap_median_warn: float
     label_free_query_jaccard_median_warn: float
     label_free_consistency_drop_warn: float
@@ -48,6 +55,7 @@ _METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 #: Thresholds that are shares, so must lie in [0, 1]: (section, key).
 _SHARES = (
     ("retrieval", "fail_relative_drop"), ("retrieval", "warn_relative_drop"),
+    ("known_item", "fail_relative_drop"), ("known_item", "warn_relative_drop"),
     ("label_free", "overlap_median_warn"), ("label_free", "query_jaccard_median_warn"),
     ("label_free", "consistency_drop_warn"),
 )
@@ -112,8 +120,14 @@ def load_config(path: Path | str | None = None) -> Config:
         raise InputError(
             f"{where}: [retrieval] metric must be one of {', '.join(_METRICS)}, got {config.retrieval_metric[:30]!r}"
         )
-    if not 0 < config.retrieval_alpha < 1 or not 0 < config.statistics_confidence < 1:
+    if not 0 < config.retrieval_alpha < 1 or not 0 < config.statistics_confidence < 1 \
+            or not 0 < config.known_item_alpha < 1:
         raise InputError(f"{where}: alpha and confidence must lie strictly between 0 and 1")
+    if config.known_item_docs_per_domain < 0 or config.known_item_min_docs < 1:
+        raise InputError(
+            f"{where}: [known_item] docs_per_domain must be at least 0 and min_docs at least 1, got "
+            f"{config.known_item_docs_per_domain} and {config.known_item_min_docs}"
+        )
     if config.statistics_n_resamples < 1000 or config.statistics_n_permutations < 1000:
         raise InputError(f"{where}: n_resamples and n_permutations must be at least 1000")
     if config.retrieval_min_queries < 1:

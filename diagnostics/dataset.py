@@ -45,6 +45,7 @@ __all__ = [
     "load_beir",
     "load_tables",
     "load_dataset",
+    "keep_judgements",
 ]
 
 DOC_COLUMNS = ("id", "title", "text", "domain")
@@ -602,6 +603,32 @@ def load_tables(
     """
     parts = _load_table_parts(docs, queries, qrels, default_domain=default_domain)
     return _finish([_namespace(parts, namespace)])
+
+
+def keep_judgements(dataset: Dataset, domains: Sequence[str]) -> Dataset:
+    """The same dataset with only the judgements of queries in ``domains``.
+
+    What a team that judged only the domain it tuned on has: the other domains' queries stay (as
+    unjudged probes), their judgements go. Used to see what embdiff says without them
+    (``embdiff compare --qrels-domain D``).
+
+    Raises
+    ------
+    InputError
+        A domain that is not in the dataset.
+    """
+    wanted = [str(d) for d in domains]
+    unknown = sorted(set(wanted) - set(dataset.domains))
+    if unknown:
+        raise InputError(
+            f"--qrels-domain {unknown[0][:60]!r} is not a domain of the dataset; its domains are "
+            f"{', '.join(dataset.domains[:20])}"
+        )
+    query_domain = dict(zip(dataset.queries["id"], dataset.queries["domain"], strict=True))
+    keep = dataset.qrels["query_id"].map(query_domain).isin(wanted)
+    note = f"judgements kept only for {', '.join(sorted(set(wanted)))}: {int((~keep).sum())} others were set aside"
+    return Dataset(docs=dataset.docs, queries=dataset.queries, qrels=dataset.qrels[keep].reset_index(drop=True),
+                   source=dataset.source, warnings=(*dataset.warnings, note))
 
 
 def load_dataset(paths: PathLike | Sequence[PathLike], *, split: str = "test") -> Dataset:

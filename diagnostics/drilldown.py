@@ -14,7 +14,8 @@ import pandas as pd
 from diagnostics._validation import InputError, check_k
 from diagnostics.result import Comparison
 
-__all__ = ["query_topk", "neighbor_lists", "query_list", "most_changed_docs"]
+__all__ = ["query_topk", "neighbor_lists", "query_list", "most_changed_docs", "check_list", "check_detail",
+           "check_topk"]
 
 
 def _probe_row(result: Comparison, query_id: str) -> int:
@@ -173,4 +174,92 @@ def live_probe(
                             "domain": str(docs["domain"].iat[int(doc)]), "title": str(docs["title"].iat[int(doc)]),
                             "text": str(docs["text"].iat[int(doc)]), "score": float(score),
                             "other_rank": float(o) if o is not None else np.nan, "movement": move})
+    return pd.DataFrame.from_records(records)
+
+
+# --------------------------------------------------------------------------------------------------
+# Known-item checks: the evidence behind a synthetic verdict, read like queries
+# --------------------------------------------------------------------------------------------------
+
+
+def _checks(result: Comparison) -> pd.DataFrame:
+    checks = result.tables.get("known_items")
+    if checks is None:
+        raise InputError(f"run {result.run_id} has no known-item checks (they need both models)")
+    return checks
+
+
+def check_list(
+    result: Comparison,
+    *,
+    domain: str | None = None,
+    regressions_only: bool = False,
+    sort_by: str = "delta",
+    metric: str = "ndcg@10",
+) -> pd.DataFrame:
+    """Every known-item check, most regressed first: ``check_id``, ``domain``, ``construction``,
+    ``query`` (the held-out text), ``doc_id`` (the document it came from), ``rank_base``,
+    ``rank_tuned``, ``rank_bm25`` and ``metric``'s ``_base`` / ``_tuned`` / ``_delta``.
+
+    ``sort_by`` is ``"delta"`` (ascending Δ, then the tuned rank, worst first) or ``"rank_tuned"``
+    (descending). ``regressions_only`` keeps the checks whose known item fell (tuned rank worse).
+    """
+    table = _checks(result)
+    if domain:
+        table = table[table["domain"] == domain]
+    if regressions_only:
+        table = table[table["rank_tuned"] > table["rank_base"]]
+    if sort_by == "delta":
+        keys, ascending = [f"{metric}_delta", "rank_tuned", "check_id"], [True, False, True]
+    elif sort_by == "rank_tuned":
+        keys, ascending = ["rank_tuned", "check_id"], [False, True]
+    else:
+        raise InputError(f"sort_by must be 'delta' or 'rank_tuned'; got {sort_by[:30]!r}")
+    columns = ["check_id", "domain", "construction", "query", "doc_id", "rank_base", "rank_tuned", "rank_bm25",
+               f"{metric}_base", f"{metric}_tuned", f"{metric}_delta"]
+    return table.sort_values(keys, ascending=ascending, kind="stable")[columns].reset_index(drop=True)
+
+
+def check_detail(result: Comparison, check_id: str) -> dict[str, Any]:
+    """One check as a reviewer reads it: its fields, the held-out text and the document as searched."""
+    checks = _checks(result)
+    hits = np.flatnonzero(checks["check_id"].astype(str).to_numpy() == str(check_id))
+    if not len(hits):
+        raise InputError(f"check {str(check_id)[:40]!r} is not in run {result.run_id}; pick one from the list")
+    record: dict[str, Any] = checks.iloc[int(hits[0])].to_dict()
+    record["row"] = int(hits[0])
+    return record
+
+
+def check_topk(result: Comparison, check_id: str, *, k: int = 10) -> pd.DataFrame:
+    """Base and tuned top-k of one known-item check, side by side (same columns as :func:`query_topk`).
+
+    The known item has ``relevance`` 1 and is shown as it was searched (its text without the held-out
+    sentence); every other document has relevance 0.
+    """
+    detail = check_detail(result, check_id)
+    top = {side: np.asarray(result.arrays[f"ki_top_{side}"][detail["row"]]) for side in ("base", "tuned")}
+    scores = {side: np.asarray(result.arrays[f"ki_score_{side}"][detail["row"]]) for side in ("base", "tuned")}
+    k = check_k(k, high=int(top["base"].shape[0]))
+    docs = result.tables["docs"]
+    item = int(detail["doc_row"])
+    position = {side: {int(d): i + 1 for i, d in enumerate(top[side])} for side in top}
+    records: list[dict[str, Any]] = []
+    for side, other in (("base", "tuned"), ("tuned", "base")):
+        for i in range(k):
+            doc = int(top[side][i])
+            other_rank = position[other].get(doc)
+            if side == "tuned":
+                move = "new" if other_rank is None or other_rank > k else \
+                    "up" if other_rank > i + 1 else "down" if other_rank < i + 1 else "same"
+            else:
+                move = "dropped" if other_rank is None or other_rank > k else "kept"
+            known = doc == item
+            records.append({
+                "side": side, "rank": i + 1, "doc_id": str(docs["id"].iat[doc]), "domain": str(docs["domain"].iat[doc]),
+                "title": "" if known else str(docs["title"].iat[doc]),
+                "text": str(detail["item_text"]) if known else str(docs["text"].iat[doc]),
+                "score": float(scores[side][i]), "relevance": int(known),
+                "other_rank": float(other_rank) if other_rank is not None else np.nan, "movement": move,
+            })
     return pd.DataFrame.from_records(records)

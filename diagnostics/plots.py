@@ -31,7 +31,8 @@ __all__ = [
     "domain_colors",
 ]
 
-VERDICT_COLORS = {"PASS": "#2e7d32", "WARN": "#f9a825", "FAIL": "#c62828"}
+VERDICT_COLORS = {"PASS": "#2e7d32", "WARN": "#f9a825", "UNVERIFIED": "#5e35b1", "FAIL": "#c62828"}
+_SECOND_OPINION = "#9e9e9e"
 _PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
     "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
@@ -58,25 +59,42 @@ def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
 
 
 def delta_ci_figure(domains: pd.DataFrame, *, metric: str = "ndcg@10") -> go.Figure:
-    """Δ = tuned − base per domain (and overall) with its bootstrap 95 % CI, coloured by verdict."""
-    table = domains.dropna(subset=[f"{metric}_delta"]).iloc[::-1]
-    delta = table[f"{metric}_delta"].to_numpy(float)
-    fig = go.Figure(
-        go.Scatter(
-            x=delta,
-            y=_safe(table["domain"]),
-            mode="markers",
-            marker={"size": 12, "color": [VERDICT_COLORS.get(v, "#555") for v in table["verdict"]]},
-            error_x={
-                "type": "data", "symmetric": False,
-                "array": table[f"{metric}_ci_high"].to_numpy(float) - delta,
-                "arrayminus": delta - table[f"{metric}_ci_low"].to_numpy(float),
-            },
-            customdata=np.stack([table["verdict"], table[f"{metric}_p_holm"].round(4)], axis=1),
-            hovertemplate="%{y}: Δ %{x:+.3f}<br>%{customdata[0]}, p (Holm) %{customdata[1]}<extra></extra>",
-        )
-    )
+    """Δ = tuned − base per domain (and overall) with its bootstrap 95 % CI.
+
+    Two series where they exist: judged queries (circles) and known-item checks (diamonds, just
+    below). The series a domain's verdict rests on is coloured by its verdict; the other one, a
+    second opinion, is grey. A domain with neither has no marker (it is UNVERIFIED).
+    """
+    table = domains.iloc[::-1].reset_index(drop=True)
+    evidence = table["evidence"].astype(str) if "evidence" in table.columns else \
+        pd.Series(["judged"] * len(table))
+    fig = go.Figure()
+    series = (("judged queries", "", "circle", 0.0, "judged"), ("known-item checks", "ki_", "diamond", -0.25,
+                                                                   "synthetic"))
+    for name, prefix, symbol, offset, deciding in series:
+        column = f"{prefix}{metric}_delta"
+        if column not in table.columns or not table[column].notna().any():
+            continue
+        shown = table[column].notna().to_numpy()
+        part = table[shown]
+        delta = part[column].to_numpy(float)
+        colors = [VERDICT_COLORS.get(v, "#555") if e == deciding else _SECOND_OPINION
+                  for v, e in zip(part["verdict"], evidence[shown], strict=True)]
+        fig.add_trace(go.Scatter(
+            x=delta, y=np.flatnonzero(shown) + offset, mode="markers", name=name,
+            marker={"size": 12, "symbol": symbol, "color": colors},
+            error_x={"type": "data", "symmetric": False,
+                     "array": part[f"{prefix}{metric}_ci_high"].to_numpy(float) - delta,
+                     "arrayminus": delta - part[f"{prefix}{metric}_ci_low"].to_numpy(float)},
+            customdata=np.stack([_safe(part["domain"]), part["verdict"], part[f"{prefix}{metric}_p_holm"].round(4)],
+                                axis=1),
+            hovertemplate=f"%{{customdata[0]}} ({name}): Δ %{{x:+.3f}}<br>%{{customdata[1]}}, p (Holm) "
+                          "%{customdata[2]}<extra></extra>",
+        ))
     fig.add_vline(x=0, line_dash="dash", line_color="#888")
+    fig.update_yaxes(tickmode="array", tickvals=list(range(len(table))),
+                     ticktext=[f"{d} ({v})" for d, v in zip(_safe(table["domain"]), table["verdict"], strict=True)],
+                     range=[-0.7, len(table) - 0.4])
     fig.update_xaxes(title=f"Δ {_LABELS.get(metric, metric)} (tuned − base), 95 % CI")
     return _layout(fig, f"Δ {_LABELS.get(metric, metric)} per domain", height=max(260, 60 * len(table) + 120))
 

@@ -10,15 +10,17 @@ import html
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from diagnostics import plots
 from diagnostics._validation import InputError, display_path
-from diagnostics.result import METRICS, Comparison
+from diagnostics.result import Comparison
 
 __all__ = [
     "check_output_path", "domain_table_text", "per_query_csv", "write_csv", "write_html", "write_json", "html_report",
+    "summary_frame", "verdict_metric", "worst_known_items",
 ]
 
 
@@ -60,31 +62,50 @@ def _atomic_write(path: Path, data: str) -> None:
         raise
 
 
-def summary_frame(result: Comparison, *, metric: str = "ndcg@10") -> pd.DataFrame:
-    """The per-domain table as people read it: verdict, metric base/tuned/Δ with CI, p (Holm), overlap."""
+def verdict_metric(result: Comparison) -> str:
+    """The metric the run's verdicts were decided on (its config's ``retrieval_metric``)."""
+    return str(result.manifest.get("config", {}).get("retrieval_metric", "ndcg@10"))
+
+
+def _ci(low: pd.Series, high: pd.Series) -> list[str]:
+    return ["" if pd.isna(lo) else f"[{lo:+.3f}, {hi:+.3f}]" for lo, hi in zip(low, high, strict=True)]
+
+
+def summary_frame(result: Comparison, *, metric: str | None = None) -> pd.DataFrame:
+    """The per-domain table as people read it: verdict and its evidence, the metric base/tuned/Δ with
+    CI and p (Holm) on judged queries, the same on known-item checks when the run has them (with
+    BM25's score on those checks), overlap and collapse flags. ``metric`` defaults to the verdict's."""
+    metric = metric or verdict_metric(result)
     t = result.domains
     k = result.k
-    return pd.DataFrame(
-        {
-            "domain": t["domain"],
-            "verdict": t["verdict"],
-            "queries": t["n_queries"],
-            "docs": t["n_docs"],
-            f"{metric} base": t[f"{metric}_base"].round(3),
-            f"{metric} tuned": t[f"{metric}_tuned"].round(3),
-            "Δ": t[f"{metric}_delta"].round(3),
-            "95% CI": [
-                "" if pd.isna(lo) else f"[{lo:+.3f}, {hi:+.3f}]"
-                for lo, hi in zip(t[f"{metric}_ci_low"], t[f"{metric}_ci_high"], strict=True)
-            ],
-            "p (Holm)": t[f"{metric}_p_holm"].round(4),
-            f"overlap@{k}": t["overlap_median"].round(2),
-            "collapse": [
-                ("collapsed " if c else "") + (f"merged:{m}" if isinstance(m, str) and m else "")
-                for c, m in zip(t["collapsed"], t["merged_with"], strict=True)
-            ],
-        }
-    )
+    columns: dict[str, Any] = {
+        "domain": t["domain"],
+        "verdict": t["verdict"],
+        "evidence": t["evidence"] if "evidence" in t.columns else "judged",
+        "queries": t["n_queries"],
+        "docs": t["n_docs"],
+        f"{metric} base": t[f"{metric}_base"].round(3),
+        f"{metric} tuned": t[f"{metric}_tuned"].round(3),
+        "Δ": t[f"{metric}_delta"].round(3),
+        "95% CI": _ci(t[f"{metric}_ci_low"], t[f"{metric}_ci_high"]),
+        "p (Holm)": t[f"{metric}_p_holm"].round(4),
+    }
+    if f"ki_{metric}_delta" in t.columns and t[f"ki_{metric}_delta"].notna().any():
+        columns.update({
+            "checked docs": t["ki_n_docs"].fillna(0).astype(int),
+            "known-item base": t[f"ki_{metric}_base"].round(3),
+            "known-item tuned": t[f"ki_{metric}_tuned"].round(3),
+            "known-item Δ": t[f"ki_{metric}_delta"].round(3),
+            "known-item CI": _ci(t[f"ki_{metric}_ci_low"], t[f"ki_{metric}_ci_high"]),
+            "known-item p (Holm)": t[f"ki_{metric}_p_holm"].round(4),
+            "BM25 on checks": t[f"ki_{metric}_bm25"].round(3),
+        })
+    columns[f"overlap@{k}"] = t["overlap_median"].round(2)
+    columns["collapse"] = [
+        ("collapsed " if c else "") + (f"merged:{m}" if isinstance(m, str) and m else "")
+        for c, m in zip(t["collapsed"], t["merged_with"], strict=True)
+    ]
+    return pd.DataFrame(columns)
 
 
 def domain_table_text(result: Comparison) -> str:
@@ -120,10 +141,31 @@ def _matrix(result: Comparison, name: str) -> pd.DataFrame:
     return table.set_index("from") if "from" in table.columns else table
 
 
+_EVIDENCE_NOTE = (
+    "Each domain's verdict rests on evidence: the user's judgements (judged), else known-item checks "
+    "synthesised from the domain's own documents (synthetic: a held-out sentence or the unique title is the "
+    "query, the rest of the document the one right answer), else nothing — and then the domain is UNVERIFIED, "
+    "never PASS. Synthetic checks reward word overlap (BM25's score on them is shown) and tend to penalise the "
+    "model that departs from the rest. Neighbourhood overlap, displacement and collapse measure how much the "
+    "space moved, not whether retrieval got worse: they show where to look."
+)
+
+
+def worst_known_items(result: Comparison, *, n: int = 20, metric: str | None = None) -> pd.DataFrame:
+    """The ``n`` known-item checks that lost most (Δ of the verdict metric, then the tuned rank)."""
+    checks = result.tables.get("known_items")
+    if checks is None or not len(checks):
+        return pd.DataFrame()
+    metric = metric or verdict_metric(result)
+    return checks.sort_values([f"{metric}_delta", "rank_tuned", "check_id"], ascending=[True, False, True],
+                              kind="stable").head(n).reset_index(drop=True)
+
+
 def html_report(result: Comparison) -> str:
-    """A self-contained HTML report: verdict, reasons, tables and charts; readable offline."""
+    """A self-contained HTML report: verdict, evidence, reasons, tables and charts; readable offline."""
     e = html.escape
-    figures = [plots.delta_ci_figure(result.domains, metric=m) for m in METRICS[:1]]
+    metric = verdict_metric(result)
+    figures = [plots.delta_ci_figure(result.domains, metric=metric)]
     if "per_doc" in result.tables:
         figures.append(plots.overlap_figure(result.tables["per_doc"], k=result.k))
     if "flow_base" in result.tables:
@@ -133,7 +175,7 @@ def html_report(result: Comparison) -> str:
         figures.append(plots.centroid_figure(_matrix(result, "centroids_base"), _matrix(result, "centroids_tuned")))
     charts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, fig in enumerate(figures)]
     table = summary_frame(result).to_html(index=False, na_rep="–", escape=True, border=0, classes="t")
-    worst = result.per_query.dropna(subset=["ndcg@10_delta"]).nsmallest(20, "ndcg@10_delta")
+    worst = result.per_query.dropna(subset=[f"{metric}_delta"]).nsmallest(20, f"{metric}_delta")
     queries = result.tables.get("queries")
     texts = dict(zip(queries["id"], queries["text"], strict=True)) if queries is not None else {}
     rows = []
@@ -141,9 +183,27 @@ def html_report(result: Comparison) -> str:
         qid = str(r["query_id"])
         rows.append(
             f"<tr><td>{e(qid)}</td><td>{e(str(r['domain']))}</td><td>{e(str(texts.get(qid, '')))}</td>"
-            f"<td>{r['ndcg@10_base']:.3f}</td><td>{r['ndcg@10_tuned']:.3f}</td><td>{r['ndcg@10_delta']:+.3f}</td></tr>"
+            f"<td>{r[f'{metric}_base']:.3f}</td><td>{r[f'{metric}_tuned']:.3f}</td>"
+            f"<td>{r[f'{metric}_delta']:+.3f}</td></tr>"
         )
     worst_rows = "".join(rows)
+    checks = worst_known_items(result, metric=metric)
+    ki_section = ""
+    if len(checks):
+        ki_rows = "".join(
+            f"<tr><td>{e(str(r['check_id']))}</td><td>{e(str(r['domain']))}</td><td>{e(str(r['construction']))}</td>"
+            f"<td>{e(str(r['query']))}</td><td>{int(r['rank_base'])}</td><td>{int(r['rank_tuned'])}</td>"
+            f"<td>{int(r['rank_bm25']) if r['rank_bm25'] else '–'}</td><td>{r[f'{metric}_delta']:+.3f}</td>"
+            f"<td>{e(str(r['item_text'])[:400])}</td></tr>"
+            for r in checks.to_dict(orient="records")
+        )
+        n_checks = len(result.tables["known_items"])
+        ki_section = f"""<h2>Known-item checks that lost most ({n_checks} checks in all)</h2>
+<p class="note">Each check holds a sentence (or the unique title) out of a document and asks both models to find
+that document, re-encoded without it, among all documents. Rank 1 is best.</p>
+<table class="w"><tr><th>check</th><th>domain</th><th>kind</th><th>held-out text (the query)</th><th>rank base</th>
+<th>rank tuned</th><th>rank BM25</th><th>Δ {e(metric)}</th><th>the document it came from (as searched)</th></tr>
+{ki_rows}</table>"""
     m = result.manifest
     models = m.get("models", {})
     color = plots.VERDICT_COLORS.get(result.verdict, "#555")
@@ -159,13 +219,13 @@ padding:4px 8px;text-align:left}} .note{{color:#555;font-size:13px}}</style></he
 <p>Base: <code>{e(str(models.get("base", "")))}</code> · Tuned: <code>{e(str(models.get("tuned", "")))}</code>
 · Dataset: <code>{e(str(m.get("dataset", {}).get("source", "")))}</code></p>
 <h2>Verdict <span class="v">{e(result.verdict)}</span></h2><ul>{reasons}</ul>
-<p class="note">Only judged retrieval can FAIL a domain. Neighbourhood overlap, displacement and collapse measure
-how much the space moved, not whether retrieval got worse: they show where to look.</p>
+<p class="note">{e(_EVIDENCE_NOTE)}</p>
 <h2>Per domain</h2>{table}
 {"".join(charts)}
-<h2>Most regressed queries (nDCG@10)</h2>
+<h2>Most regressed queries ({e(metric)})</h2>
 <table class="w"><tr><th>query</th><th>domain</th><th>text</th><th>base</th><th>tuned</th><th>Δ</th></tr>
 {worst_rows}</table>
+{ki_section}
 </body></html>
 """
 

@@ -8,7 +8,13 @@ Tables (pandas, one schema everywhere):
   ``m_p_value``, ``m_p_holm``; ``overlap_median``, ``overlap_mean``, ``overlap_ci_low``,
   ``overlap_ci_high``, ``overlap_n``; ``query_jaccard_median``, ``rbo_median``,
   ``domain_consistency_base``, ``domain_consistency_tuned``; collapse figures (``*_base``,
-  ``*_tuned``) and the flags ``collapsed``, ``merged_with``, ``collapse_reason``.
+  ``*_tuned``) and the flags ``collapsed``, ``merged_with``, ``collapse_reason``; ``evidence``
+  (``judged``, ``synthetic`` or ``none``), ``known_item_status`` (``checked``, ``no_models``, ``off``)
+  and the known-item figures: ``ki_n_docs`` (checked documents, the paired unit), ``ki_n_checks``,
+  ``ki_n_eligible``, ``ki_m_{base,tuned,delta,ci_low,ci_high,p_value,p_holm}`` and ``ki_m_bm25``.
+* ``known_items`` — optional, one row per synthesised check (:mod:`diagnostics.known_item`):
+  ``check_id``, ``doc_id``, ``doc_row``, ``domain``, ``construction``, ``query``, ``item_text``,
+  ``rank_base``, ``rank_tuned``, ``rank_bm25``, metric columns ``m_base``/``m_tuned``/``m_delta``/``m_bm25``.
 * ``per_query`` — one row per probe (query, or document when there are no queries): ``query_id``,
   ``domain``, ``judged``, metric columns ``m_base``/``m_tuned``/``m_delta`` (NaN when not judged),
   ``jaccard``, ``rbo``, ``consistency_base``, ``consistency_tuned``.
@@ -22,7 +28,9 @@ Tables (pandas, one schema everywhere):
 Arrays (memory-mapped on reopen): ``rank_base`` / ``rank_tuned`` (probes × top-k doc rows, int32),
 ``score_base`` / ``score_tuned`` (float32), ``nn_base`` / ``nn_tuned`` (overlap rows × k doc rows)
 and ``nn_rows`` (which document rows those are); ``docs_base`` / ``docs_tuned`` (the document
-vectors, float32, for the live probe).
+vectors, float32, for the live probe); optional ``ki_top_base`` / ``ki_top_tuned`` (checks ×
+top-k doc rows of the known-item checks, the known item at its own row) and ``ki_score_base`` /
+``ki_score_tuned`` (their cosines).
 """
 
 from __future__ import annotations
@@ -38,7 +46,8 @@ from numpy.typing import NDArray
 
 from diagnostics.runs import RunStore, SavedRun
 
-__all__ = ["Comparison", "METRICS", "save_comparison", "load_comparison", "TABLES", "ARRAYS"]
+__all__ = ["Comparison", "METRICS", "save_comparison", "load_comparison", "TABLES", "ARRAYS", "OPTIONAL_TABLES",
+           "OPTIONAL_ARRAYS"]
 
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 STAT_FIELDS = ("base", "tuned", "delta", "ci_low", "ci_high", "p_value", "p_holm")
@@ -51,6 +60,11 @@ ARRAYS = (
     "rank_base", "rank_tuned", "score_base", "score_tuned", "nn_base", "nn_tuned", "nn_rows",
     "docs_base", "docs_tuned",
 )
+#: Tables and arrays a run holds only when it made them (a projection; known-item checks).
+OPTIONAL_TABLES = ("projection", "known_items")
+OPTIONAL_ARRAYS = ("ki_top_base", "ki_top_tuned", "ki_score_base", "ki_score_tuned")
+#: Columns of the known-item block of a domain, besides the statistics of every metric.
+KNOWN_ITEM_COUNTS = ("n_docs", "n_checks", "n_eligible")
 
 
 def _clean(value: Any) -> Any:
@@ -120,10 +134,17 @@ class Comparison:
             "n_queries": int(row["n_queries"]),
             "n_docs": int(row["n_docs"]),
             "verdict": str(row["verdict"]),
+            "evidence": str(row.get("evidence", "judged" if int(row["n_queries"]) else "none")),
             "reasons": [r for r in str(row["reasons"]).split("\n") if r],
         }
         for m in METRICS:
             out[m] = {f: _clean(row.get(f"{m}_{f}", np.nan)) for f in STAT_FIELDS}
+        if _clean(row.get("ki_n_docs", 0)):
+            block: dict[str, Any] = {c: int(row.get(f"ki_{c}", 0)) for c in KNOWN_ITEM_COUNTS}
+            for m in METRICS:
+                block[m] = {f: _clean(row.get(f"ki_{m}_{f}", np.nan)) for f in STAT_FIELDS}
+            block["bm25"] = {m: _clean(row.get(f"ki_{m}_bm25", np.nan)) for m in METRICS}
+            out["known_item"] = block
         out[f"overlap@{k}_median"] = _clean(row.get("overlap_median", np.nan))
         out[f"overlap@{k}_ci"] = [_clean(row.get(f"overlap_ci_{s}", np.nan)) for s in ("low", "high")]
         out[f"domain_consistency@{k}"] = {
@@ -182,21 +203,21 @@ def save_comparison(result: Comparison, store: RunStore | None = None) -> Compar
 
 
 def _from_saved(saved: SavedRun, tables: Sequence[str] | None = None) -> Comparison:
-    names = [name for name in (*TABLES, "projection") if tables is None or name in tables]
+    names = [name for name in (*TABLES, *OPTIONAL_TABLES) if tables is None or name in tables]
     read = {name: saved.table(name) for name in names if saved.has_table(name)}
-    arrays = {name: saved.array(name) for name in ARRAYS if saved.has_array(name)}
+    arrays = {name: saved.array(name) for name in (*ARRAYS, *OPTIONAL_ARRAYS) if saved.has_array(name)}
     return Comparison(run_id=saved.run_id, manifest=saved.manifest, tables=read, arrays=arrays)
 
 
 def load_comparison(run_id: str, *, store: RunStore | None = None, tables: Sequence[str] | None = None) -> Comparison:
     """Reopen a saved run by id (validated); arrays are memory-mapped.
 
-    ``tables`` reads only those tables (of :data:`TABLES` and ``"projection"``); the others are then
+    ``tables`` reads only those tables (of :data:`TABLES` and :data:`OPTIONAL_TABLES`); the others are then
     absent from ``Comparison.tables``. For a caller that shows only part of a run: the Projection page
     opens a 100k run in 0.03 s instead of 0.15 s.
     """
     if tables is not None:
-        unknown = sorted(set(tables) - {*TABLES, "projection"})
+        unknown = sorted(set(tables) - {*TABLES, *OPTIONAL_TABLES})
         if unknown:
-            raise ValueError(f"unknown tables {unknown}; a run has {[*TABLES, 'projection']}")
+            raise ValueError(f"unknown tables {unknown}; a run has {[*TABLES, *OPTIONAL_TABLES]}")
     return _from_saved((store or RunStore()).open(run_id), tables)

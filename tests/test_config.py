@@ -70,7 +70,8 @@ def test_an_empty_override_is_the_defaults(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "match"),
     [
-        ("[retreival]\nalpha = 0.01\n", r"team\.toml: unknown section \[retreival\]; known: collapse, label_free"),
+        ("[retreival]\nalpha = 0.01\n",
+         r"team\.toml: unknown section \[retreival\]; known: collapse, known_item, label_free"),
         ("[retrieval]\nalfa = 0.01\n", r"team\.toml: unknown key 'alfa' in \[retrieval\]; known: alpha, "),
         ("retrieval = 3\n", r"team\.toml: retrieval must be a section \[retrieval\] of keys, got 3"),
         ("[retrieval]\nalpha = \"0.01\"\n", r"team\.toml: \[retrieval\] alpha must be float, got '0\.01'"),

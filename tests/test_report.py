@@ -80,7 +80,7 @@ def test_html_shows_the_verdict_and_every_domain(report: str, result: Comparison
         assert f"<td>{domain}</td>" in report
     for reason in result.reasons:
         assert f"<li>{html.escape(reason)}</li>" in report
-    assert "Only judged retrieval can FAIL a domain" in report
+    assert "else nothing — and then the domain is UNVERIFIED, never PASS" in report
 
 
 def test_html_escapes_dataset_text(report: str) -> None:
@@ -115,7 +115,7 @@ def test_html_of_a_label_free_run(data: tuple[Dataset, Embeddings, Embeddings]) 
     ds, b = without_queries(dataset, base)
     _, t = without_queries(dataset, tuned)
     page = html_report(compare(ds, b, t, projection=False))
-    assert '<span class="v">WARN</span>' in page and EVIL not in page
+    assert '<span class="v">UNVERIFIED</span>' in page and EVIL not in page
 
 
 def test_write_html_is_the_report_and_leaves_no_temporary_file(tmp_path: Path, result: Comparison) -> None:

@@ -20,6 +20,8 @@ from diagnostics.runs import RunNotFoundError, RunStore
 from diagnostics.vectors import Embeddings
 
 STAT_KEYS = {"base", "tuned", "delta", "ci_low", "ci_high", "p_value", "p_holm"}
+VERDICTS = ("PASS", "WARN", "UNVERIFIED", "FAIL")
+EVIDENCE = ("judged", "synthetic", "none")
 
 
 def _number_or_none(value: Any) -> bool:
@@ -30,11 +32,20 @@ def check_schema(doc: dict[str, Any], domains: list[str] | tuple[str, ...]) -> N
     """Assert the documented JSON form of a comparison (see README, "JSON output")."""
     assert {"run_id", "verdict", "domains", "overall"} <= set(doc)
     assert isinstance(doc["run_id"], str) and len(doc["run_id"]) == 16
-    assert doc["verdict"] in ("PASS", "WARN", "FAIL")
+    assert doc["verdict"] in VERDICTS
     assert list(doc["domains"]) == list(domains)
     for name, entry in [*doc["domains"].items(), ("overall", doc["overall"])]:
         assert isinstance(entry["n_queries"], int) and isinstance(entry["n_docs"], int), name
-        assert entry["verdict"] in ("PASS", "WARN", "FAIL"), name
+        assert entry["verdict"] in VERDICTS, name
+        assert entry["evidence"] in EVIDENCE, name
+        assert (entry["verdict"] == "UNVERIFIED") == (entry["evidence"] == "none") or name == "overall", name
+        if "known_item" in entry:
+            block = entry["known_item"]
+            assert {"n_docs", "n_checks", "n_eligible", "bm25"} <= set(block), name
+            for metric in ("ndcg@10", "recall@10", "recall@100", "mrr@10"):
+                assert set(block[metric]) == STAT_KEYS, (name, metric)
+                assert all(_number_or_none(v) for v in block[metric].values()), (name, metric)
+                assert _number_or_none(block["bm25"][metric]), (name, metric)
         assert isinstance(entry["reasons"], list) and entry["reasons"], name
         assert all(isinstance(r, str) and r and "\n" not in r for r in entry["reasons"]), name
         for metric in ("ndcg@10", "recall@10", "recall@100", "mrr@10"):

@@ -14,7 +14,14 @@ from test_compare import DEGRADED, degrade, synthetic
 
 from diagnostics.compare import compare
 from diagnostics.config import Config, load_config
-from diagnostics.verdict import VERDICTS, domain_verdict, format_delta, overall_verdict
+from diagnostics.verdict import (
+    VERDICTS,
+    domain_verdict,
+    evidence_of,
+    evidence_summary,
+    format_delta,
+    overall_verdict,
+)
 
 CONFIG = load_config()
 
@@ -105,11 +112,12 @@ def test_collapse_is_a_note_not_a_failure_when_retrieval_held() -> None:
     assert all("change is not damage" in r for r in reasons[1:])
 
 
-def test_too_few_judged_queries_falls_back_to_label_free() -> None:
+def test_too_few_judged_queries_is_no_evidence() -> None:
     row = judged_row(delta=-0.5, p_holm=0.001, n=CONFIG.retrieval_min_queries - 1)
     verdict, reasons = domain_verdict("tiny", row, CONFIG)
-    assert verdict == "PASS"
-    assert f"only {CONFIG.retrieval_min_queries - 1} judged queries" in reasons[0]
+    assert verdict == "UNVERIFIED" and evidence_of(row, CONFIG) == "none"
+    assert reasons[0].startswith(f"tiny: UNVERIFIED — only {CONFIG.retrieval_min_queries - 1} judged queries "
+                                 f"({CONFIG.retrieval_min_queries} needed); no judgements and no models")
 
 
 def test_the_config_decides_the_thresholds() -> None:
@@ -131,7 +139,7 @@ def test_the_verdict_metric_comes_from_the_config() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# Label-free
+# No evidence: UNVERIFIED, label-free signals as notes
 # --------------------------------------------------------------------------------------------------
 
 
@@ -145,17 +153,33 @@ def test_the_verdict_metric_comes_from_the_config() -> None:
         ({"merged_with": "news"}, "drew together with news"),
     ],
 )
-def test_each_label_free_signal_can_warn(change: dict[str, Any], words: str) -> None:
+def test_each_label_free_signal_is_a_note_on_an_unverified_domain(change: dict[str, Any], words: str) -> None:
     verdict, reasons = domain_verdict("legal", label_free_row(**change), CONFIG)
-    assert verdict == "WARN"
-    assert any(words in r for r in reasons)
-    assert all("no judged queries" in r and "only judgements can confirm a nDCG@10 loss" in r for r in reasons)
+    assert verdict == "UNVERIFIED"
+    assert reasons[0].startswith("legal: UNVERIFIED — no judged queries; no judgements and no models to synthesise "
+                                 "checks: pass --base/--tuned")
+    assert any(words in r for r in reasons[1:])
+    assert all(r.startswith("legal: note — ") and "cannot confirm a nDCG@10 loss" in r for r in reasons[1:])
 
 
-def test_calm_label_free_signals_pass() -> None:
+def test_calm_label_free_signals_are_still_unverified() -> None:
     verdict, reasons = domain_verdict("legal", label_free_row(), CONFIG)
-    assert verdict == "PASS"
-    assert reasons == ["legal: label-free signals within thresholds (no judged queries; nDCG@10 not measured)"]
+    assert verdict == "UNVERIFIED" and len(reasons) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        ("no_models", "no judgements and no models to synthesise checks: pass --base/--tuned (also beside "
+                      "--base-vectors/--tuned-vectors), or add judgements"),
+        ("off", "known-item checks are off ([known_item] docs_per_domain = 0): turn them on, or add judgements"),
+        ("checked", "only 7 of its documents could be made into known-item checks (20 needed"),
+    ],
+)
+def test_unverified_says_what_would_fix_it(status: str, words: str) -> None:
+    row = label_free_row(known_item_status=status, ki_n_docs=7 if status == "checked" else 0)
+    verdict, reasons = domain_verdict("hr", row, CONFIG)
+    assert verdict == "UNVERIFIED" and words in reasons[0]
 
 
 @settings(max_examples=150, deadline=None)
@@ -167,16 +191,85 @@ def test_calm_label_free_signals_pass() -> None:
     collapsed=st.booleans(),
     n=st.integers(0, 4),
 )
-def test_label_free_is_never_fail(
+def test_label_free_signals_never_decide(
     overlap: float, jac: float, dc_base: float, dc_tuned: float, collapsed: bool, n: int
 ) -> None:
     row = label_free_row(overlap_median=overlap, query_jaccard_median=jac, domain_consistency_base=dc_base,
                          domain_consistency_tuned=dc_tuned, collapsed=collapsed, n_queries=n)
-    assert domain_verdict("d", row, CONFIG)[0] in ("PASS", "WARN")
+    assert domain_verdict("d", row, CONFIG)[0] == "UNVERIFIED"
 
 
 def test_a_missing_query_count_is_treated_as_none() -> None:
-    assert domain_verdict("d", label_free_row(n_queries=None), CONFIG)[0] == "PASS"
+    assert domain_verdict("d", label_free_row(n_queries=None), CONFIG)[0] == "UNVERIFIED"
+
+
+# --------------------------------------------------------------------------------------------------
+# Synthetic evidence: known-item checks
+# --------------------------------------------------------------------------------------------------
+
+
+def synthetic_row(*, base: float = 0.60, delta: float = 0.0, p_holm: float = 1.0, n_docs: int = 300,
+                  **extra: Any) -> dict[str, Any]:
+    """A row without judgements whose known-item checks ran on ``n_docs`` documents."""
+    row = label_free_row(known_item_status="checked", ki_n_docs=n_docs)
+    row.update({"ki_ndcg@10_base": base, "ki_ndcg@10_tuned": base + delta, "ki_ndcg@10_delta": delta,
+                "ki_ndcg@10_ci_low": delta - 0.02, "ki_ndcg@10_ci_high": delta + 0.02, "ki_ndcg@10_p_holm": p_holm,
+                "ki_ndcg@10_bm25": 0.7, **extra})
+    return row
+
+
+def test_known_item_checks_are_the_evidence_without_judgements() -> None:
+    row = synthetic_row(delta=0.01, p_holm=0.4)
+    assert evidence_of(row, CONFIG) == "synthetic"
+    verdict, reasons = domain_verdict("hr", row, CONFIG)
+    assert verdict == "PASS"
+    assert reasons[0] == ("hr: nDCG@10 +0.010 [−0.010, +0.030], p = 0.400 after Holm on known-item checks "
+                          "synthesised from 300 of its documents (no judged queries) — gain")
+    assert any("BM25 scores nDCG@10 0.700 (base 0.600, tuned 0.610)" in r for r in reasons)
+
+
+def test_a_significant_synthetic_drop_is_never_pass() -> None:
+    # 3 % relative: below both synthetic thresholds, yet significant
+    verdict, reasons = domain_verdict("hr", synthetic_row(delta=-0.018, p_holm=0.001), CONFIG)
+    assert verdict == "WARN" and "a significant drop of 3.0%, below the 10% FAIL threshold" in reasons[0]
+
+
+@settings(max_examples=150, deadline=None)
+@given(base=st.floats(0.01, 1.0), drop=st.floats(1e-6, 1.0), p=st.floats(0.0, 0.0499), fail=st.floats(0.0, 1.0))
+def test_a_significant_synthetic_drop_is_never_pass_whatever_the_thresholds(
+    base: float, drop: float, p: float, fail: float
+) -> None:
+    config = replace(CONFIG, known_item_fail_relative_drop=fail, known_item_warn_relative_drop=fail)
+    row = synthetic_row(base=base, delta=-min(drop, base), p_holm=p)
+    assert domain_verdict("d", row, config)[0] in ("WARN", "FAIL")
+
+
+def test_synthetic_evidence_has_its_own_thresholds() -> None:
+    row = synthetic_row(delta=-0.048, p_holm=0.001)  # 8 %: a judged FAIL, a synthetic WARN by default
+    assert domain_verdict("d", judged_row(delta=-0.048, p_holm=0.001), CONFIG)[0] == "FAIL"
+    assert domain_verdict("d", row, CONFIG)[0] == "WARN"
+    assert domain_verdict("d", row, replace(CONFIG, known_item_fail_relative_drop=0.05))[0] == "FAIL"
+    verdict, reasons = domain_verdict("d", synthetic_row(delta=-0.12, p_holm=0.001), CONFIG)
+    assert verdict == "FAIL" and "above the 10% FAIL threshold" in reasons[0]
+    assert domain_verdict("d", synthetic_row(delta=-0.12, p_holm=0.2), CONFIG)[0] == "WARN"  # not significant
+    assert domain_verdict("d", synthetic_row(delta=-0.12, p_holm=0.01),
+                          replace(CONFIG, known_item_alpha=0.005))[0] == "WARN"
+
+
+def test_too_few_checked_documents_is_no_evidence() -> None:
+    row = synthetic_row(delta=-0.3, p_holm=0.001, n_docs=CONFIG.known_item_min_docs - 1)
+    assert evidence_of(row, CONFIG) == "none"
+    assert domain_verdict("d", row, CONFIG)[0] == "UNVERIFIED"
+
+
+def test_judgements_decide_and_checks_are_a_second_opinion() -> None:
+    row = judged_row(delta=0.02, p_holm=0.3, known_item_status="checked",
+                     **{k: v for k, v in synthetic_row(delta=-0.2, p_holm=0.001).items() if k.startswith("ki_")})
+    assert evidence_of(row, CONFIG) == "judged"
+    verdict, reasons = domain_verdict("clinical", row, CONFIG)
+    assert verdict == "PASS"
+    assert reasons[1].startswith("clinical: note — second opinion, known-item checks on 300 documents: nDCG@10 "
+                                 "−0.200")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -189,7 +282,19 @@ def test_overall_is_the_worst_domain() -> None:
     assert overall_verdict({"a": "PASS", "b": "PASS"}) == "PASS"
     assert overall_verdict({"a": "PASS", "b": "WARN"}) == "WARN"
     assert overall_verdict({"a": "WARN", "b": "FAIL", "c": "PASS"}) == "FAIL"
-    assert VERDICTS == ("PASS", "WARN", "FAIL")
+    assert VERDICTS == ("PASS", "WARN", "UNVERIFIED", "FAIL")
+
+
+def test_overall_is_never_pass_while_a_domain_is_unverified() -> None:
+    assert overall_verdict({"a": "PASS", "b": "UNVERIFIED"}) == "UNVERIFIED"
+    assert overall_verdict({"a": "WARN", "b": "UNVERIFIED"}, pooled="PASS") == "UNVERIFIED"
+    assert overall_verdict({"a": "FAIL", "b": "UNVERIFIED"}) == "FAIL"
+    assert overall_verdict({"a": "PASS"}, pooled="UNVERIFIED") == "PASS"  # the domains say which are
+
+
+def test_evidence_summary() -> None:
+    text = evidence_summary({"a": "judged", "b": "none", "c": "synthetic", "d": "synthetic"})
+    assert text == "evidence: judged for a; synthetic for c, d; none for b"
 
 
 def test_the_pooled_overall_verdict_counts_at_most_as_warn() -> None:
@@ -223,5 +328,6 @@ def test_a_significant_drop_below_the_fail_threshold_is_warn_end_to_end(tmp_path
     assert verdicts[DEGRADED] == "WARN"
     assert result.verdict == "WARN"
     assert {v for d, v in verdicts.items() if d not in (DEGRADED, "overall")} == {"PASS"}
-    assert "below the 95% FAIL threshold" in result.reasons[0]
+    assert result.reasons[0] == "evidence: judged for " + ", ".join(sorted(v for v in verdicts if v != "overall"))
+    assert "below the 95% FAIL threshold" in result.reasons[1]
     assert result.manifest["config"]["retrieval_fail_relative_drop"] == 0.95
