@@ -55,18 +55,28 @@ progress_box = st.container()
 result = None
 try:
     if source == "Bundled sample":
+        domain = str(recipe.get("train_domain", ""))
+        only_tuned = st.checkbox(
+            f"Judgements only for '{domain}', the domain it was tuned on (what most teams have: the other "
+            "domains' verdicts then rest on known-item checks)", value=False, disabled=not domain,
+        )
         if st.button("Compare base vs tuned on the sample", type="primary"):
-            result = run_sample(progress_box, k=int(k), projection=projection)
+            result = run_sample(progress_box, k=int(k), projection=projection,
+                                judged_domains=[domain] if only_tuned else None)
     elif source == "Paths on this server":
         datasets = st.text_area("Dataset paths (one per line: BEIR or table directories)")
         b1, b2 = st.columns(2)
         base = b1.text_input("Base: model (path or hub name) or vector file")
         base_vec = b1.checkbox("base is a vector file", value=False)
+        base_model = b1.text_input("Model that made the base vectors (optional: known-item checks, live probe)",
+                                   disabled=not base_vec)
         tuned = b2.text_input("Tuned: model (path or hub name) or vector file")
         tuned_vec = b2.checkbox("tuned is a vector file", value=False)
+        tuned_model = b2.text_input("Model that made the tuned vectors (optional)", disabled=not tuned_vec)
         if st.button("Compare", type="primary"):
             result = run_paths(progress_box, datasets.splitlines(), base=base, tuned=tuned,
-                               base_is_vectors=base_vec, tuned_is_vectors=tuned_vec, k=int(k), projection=projection)
+                               base_is_vectors=base_vec, tuned_is_vectors=tuned_vec, k=int(k), projection=projection,
+                               base_model=base_model, tuned_model=tuned_model)
     else:
         files = st.file_uploader("Dataset files (corpus.jsonl, queries.jsonl, qrels .tsv — or docs/queries/qrels "
                                  "tables)", accept_multiple_files=True)

@@ -9,30 +9,51 @@ import streamlit as st  # noqa: E402
 
 from diagnostics import plots  # noqa: E402
 from diagnostics._validation import InputError  # noqa: E402
-from diagnostics.report import summary_frame  # noqa: E402
+from diagnostics.report import summary_frame, verdict_metric  # noqa: E402
 from diagnostics.result import METRICS  # noqa: E402
 from diagnostics.reviews import DECISIONS, ReviewStore  # noqa: E402
 from ui.exports import export_csv, export_html, export_json  # noqa: E402
 from ui.safe import escape_markdown  # noqa: E402
-from ui.state import require_run, share_url  # noqa: E402
+from ui.state import PAGES, link_params, require_run, share_url  # noqa: E402
+from ui.views import EVIDENCE_HELP, verdict_style  # noqa: E402
 
 state, result = require_run()
 st.title("Overview")
 models = result.manifest["models"]
 st.text(f"Run {result.run_id} · base {models['base']} · tuned {models['tuned']}")
 
-banner = {"PASS": st.success, "WARN": st.warning, "FAIL": st.error}[result.verdict]
-banner(f"Verdict: {result.verdict}")
+banner = {"PASS": st.success, "WARN": st.warning, "FAIL": st.error, "UNVERIFIED": st.info}[result.verdict]
+banner(f"Verdict: {result.verdict}", icon="❔" if result.verdict == "UNVERIFIED" else None)
 for reason in result.reasons:
     st.text(f"• {reason}")
 st.caption(
-    "Only judged retrieval (qrels) can FAIL a domain. Neighbourhood overlap, displacement and collapse measure "
-    "how much the space moved, not whether retrieval got worse: they point to where to look."
+    "Each domain's verdict rests on evidence: your judgements (judged), else known-item checks synthesised from "
+    "the domain's own documents (synthetic), else nothing — then it is UNVERIFIED, never PASS. Neighbourhood "
+    "overlap, displacement and collapse measure how much the space moved, not whether retrieval got worse: they "
+    "point to where to look."
 )
 
-metric = st.selectbox("Metric", METRICS, index=0)
-st.dataframe(summary_frame(result, metric=metric), hide_index=True, width="stretch")
+metric = st.selectbox("Metric", METRICS, index=METRICS.index(verdict_metric(result)))
+summary = summary_frame(result, metric=metric)
+st.dataframe(
+    summary.style.map(verdict_style, subset=["verdict"]), hide_index=True, width="stretch",
+    column_config={"evidence": st.column_config.TextColumn("evidence", help=EVIDENCE_HELP)},
+)
+unverified = summary[(summary["verdict"] == "UNVERIFIED") & (summary["domain"] != "overall")]["domain"].tolist()
+if unverified:
+    st.info(escape_markdown(
+        f"UNVERIFIED: {', '.join(unverified)} — no judgements and no known-item checks back their verdict. "
+        "The reasons above say what would fix it."
+    ), icon="❔")
 st.plotly_chart(plots.delta_ci_figure(result.domains, metric=metric), width="stretch")
+if "known_items" in result.tables:
+    flagged = [(str(d), str(v)) for d, v, e in zip(summary["domain"], summary["verdict"], summary["evidence"],
+                                                   strict=True) if e == "synthetic" and v != "PASS" and d != "overall"]
+    for domain, verdict in flagged:  # one click from a synthetic verdict to the checks behind it
+        st.page_link(PAGES["queries"][0], label=escape_markdown(f"{verdict} in {domain}: open its known-item checks"),
+                     query_params=link_params(source="synthetic", domain=domain, query=None, k=None))
+    st.page_link(PAGES["queries"][0], label="Open every known-item check",
+                 query_params=link_params(source="synthetic", domain=None, query=None, k=None))
 
 st.subheader("Sign-off")
 link = share_url("overview")

@@ -1,4 +1,5 @@
-"""Queries: every query ranked by change; one query's base and tuned top-k side by side; a live probe."""
+"""Queries: every query — or every synthesised known-item check — ranked by change; one of them with its
+base and tuned top-k side by side; a live probe."""
 
 from ui.bootstrap import page_guard
 
@@ -8,67 +9,114 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from diagnostics._validation import InputError  # noqa: E402
-from diagnostics.drilldown import live_probe, query_list, query_topk  # noqa: E402
+from diagnostics.drilldown import check_detail, check_list, check_topk, live_probe, query_list, query_topk  # noqa: E402
+from diagnostics.report import verdict_metric  # noqa: E402
 from ui.models import load_probe_models, probe_models_available  # noqa: E402
 from ui.safe import escape_markdown  # noqa: E402
-from ui.state import require_run, set_params, synced, wrote  # noqa: E402
-
-MOVE = {"up": "▲ up", "down": "▼ down", "same": "= same", "new": "★ new", "dropped": "✖ dropped", "kept": "kept"}
-TEXT_COLUMN = st.column_config.TextColumn("text", width="large")
-NUMBER = st.column_config.NumberColumn(format="%.3f", width=95)
-TOPK_COLUMNS = {  # narrow columns, so that the text keeps some room in half the page
-    "rank": st.column_config.NumberColumn("#", width=40),
-    "doc_id": st.column_config.TextColumn("doc_id", width=110),
-    "domain": st.column_config.TextColumn("domain", width=85),
-    "relevance": st.column_config.NumberColumn("rel.", width=45),
-    "score": st.column_config.NumberColumn("score", format="%.3f", width=60),
-    "movement": st.column_config.TextColumn("movement", width=95),
-    "text": TEXT_COLUMN,
-}
+from ui.state import SOURCES, require_run, set_params, synced, wrote  # noqa: E402
+from ui.topk import MOVE, NUMBER, TOPK_COLUMNS, show_topk  # noqa: E402
 
 state, result = require_run()
 st.title("Queries")
 domains = result.manifest["dataset"]["domains"]
+metric = verdict_metric(result)
+has_checks = "known_items" in result.tables
+check_ids = result.tables["known_items"]["check_id"].astype(str).tolist() if has_checks else []
+query_ids = result.per_query["query_id"].astype(str).tolist()
+
+source = state.source
+if state.query is not None and state.query not in query_ids and state.query in check_ids:
+    source = "synthetic"  # a link to a check opens the checks
+if has_checks:
+    labels = {"queries": "Queries", "synthetic": "Known-item checks (synthesised)"}
+    source = st.radio("Show", SOURCES, format_func=labels.__getitem__, horizontal=True,
+                      key=synced("queries_source", source))
+    wrote("queries_source", source)
+else:
+    source = "queries"
+set_params(source=None if source == "queries" else source)
 
 c1, c2, c3 = st.columns([2, 1, 1])
 options = ["all domains", *domains]
 picked = c1.selectbox("Domain", options, key=synced("queries_domain", state.domain or "all domains"))
 domain = None if picked == "all domains" else picked
 regressions = c2.checkbox("Regressions only", value=False)
-sort_by = c3.radio("Rank by", ["Δ nDCG@10", "top-k overlap"], horizontal=False)
 set_params(domain=domain)
 wrote("queries_domain", picked)
 
-table = query_list(result, domain=domain, regressions_only=regressions,
-                   sort_by="ndcg@10_delta" if sort_by.startswith("Δ") else "jaccard")
-shown = table[["query_id", "domain", "text", "ndcg@10_base", "ndcg@10_tuned", "ndcg@10_delta", "jaccard", "rbo"]]
-st.caption(f"{len(table)} queries; select a row to open it")
-event = st.dataframe(
-    shown.rename(columns={"ndcg@10_base": "nDCG@10 base", "ndcg@10_tuned": "nDCG@10 tuned",
-                          "ndcg@10_delta": "Δ nDCG@10", "jaccard": f"Jaccard@{result.k}"}),
-    hide_index=True, width="stretch", height=320, on_select="rerun", selection_mode="single-row",
-    column_config={"query_id": st.column_config.TextColumn("query_id", width=120),
-                   "domain": st.column_config.TextColumn("domain", width=95),
-                   "text": st.column_config.TextColumn("text", width=300),
-                   **{c: NUMBER for c in ("nDCG@10 base", "nDCG@10 tuned", "Δ nDCG@10", f"Jaccard@{result.k}")},
-                   "rbo": st.column_config.NumberColumn("RBO", format="%.3f", width=70)},
-    key="query_table",
-)
+if source == "synthetic":
+    sort_by = c3.radio("Rank by", [f"Δ {metric}", "tuned rank"], horizontal=False)
+    table = check_list(result, domain=domain, regressions_only=regressions, metric=metric,
+                       sort_by="delta" if sort_by.startswith("Δ") else "rank_tuned")
+    st.caption(
+        f"{len(table)} known-item checks: a sentence (or the unique title) held out of a document is the query; "
+        "the document, re-encoded without it, is the one right answer among all documents. Select a row to open it."
+    )
+    event = st.dataframe(
+        table.rename(columns={"query": "held-out text (query)", "doc_id": "from document", "construction": "kind",
+                              f"{metric}_base": f"{metric} base", f"{metric}_tuned": f"{metric} tuned",
+                              f"{metric}_delta": f"Δ {metric}"}),
+        hide_index=True, width="stretch", height=320, on_select="rerun", selection_mode="single-row",
+        column_config={"check_id": st.column_config.TextColumn("check", width=140),
+                       "held-out text (query)": st.column_config.TextColumn(width=320),
+                       **{c: NUMBER for c in (f"{metric} base", f"{metric} tuned", f"Δ {metric}")}},
+        key="check_table",
+    )
+    ids = check_ids
+    widget_key, label = "check", "Check"
+else:
+    sort_by = c3.radio("Rank by", ["Δ nDCG@10", "top-k overlap"], horizontal=False)
+    table = query_list(result, domain=domain, regressions_only=regressions,
+                       sort_by="ndcg@10_delta" if sort_by.startswith("Δ") else "jaccard")
+    shown = table[["query_id", "domain", "text", "ndcg@10_base", "ndcg@10_tuned", "ndcg@10_delta", "jaccard", "rbo"]]
+    st.caption(f"{len(table)} queries; select a row to open it")
+    event = st.dataframe(
+        shown.rename(columns={"ndcg@10_base": "nDCG@10 base", "ndcg@10_tuned": "nDCG@10 tuned",
+                              "ndcg@10_delta": "Δ nDCG@10", "jaccard": f"Jaccard@{result.k}"}),
+        hide_index=True, width="stretch", height=320, on_select="rerun", selection_mode="single-row",
+        column_config={"query_id": st.column_config.TextColumn("query_id", width=120),
+                       "domain": st.column_config.TextColumn("domain", width=95),
+                       "text": st.column_config.TextColumn("text", width=300),
+                       **{c: NUMBER for c in ("nDCG@10 base", "nDCG@10 tuned", "Δ nDCG@10", f"Jaccard@{result.k}")},
+                       "rbo": st.column_config.NumberColumn("RBO", format="%.3f", width=70)},
+        key="query_table",
+    )
+    ids = query_ids
+    widget_key, label = "query", "Query"
+
+id_column = "check_id" if source == "synthetic" else "query_id"
 selected_rows = tuple(event.selection.rows) if event is not None else ()
-ids = result.per_query["query_id"].astype(str).tolist()
 query = state.query
 if query is not None and query not in ids:
-    st.warning(escape_markdown(f"query {query[:40]!r} is not in this run; pick one from the list"))
+    if not (source == "queries" and query in check_ids or source == "synthetic" and query in query_ids):
+        st.warning(escape_markdown(f"{label.lower()} {query[:40]!r} is not in this run; pick one from the list"))
     query = None
-synced("query", query)
-if selected_rows and st.session_state.get("_query_table_seen") != selected_rows:
-    st.session_state["query"] = str(table["query_id"].iat[selected_rows[0]])  # a new table selection wins
-st.session_state["_query_table_seen"] = selected_rows
-query = st.selectbox("Query", ids, key="query", placeholder="Pick a query")
+synced(widget_key, query)
+seen = f"_{widget_key}_table_seen"
+if selected_rows and st.session_state.get(seen) != selected_rows:
+    st.session_state[widget_key] = str(table[id_column].iat[selected_rows[0]])  # a new table selection wins
+st.session_state[seen] = selected_rows
+query = st.selectbox(label, ids, key=widget_key, placeholder=f"Pick a {label.lower()}")
 set_params(query=query)
-wrote("query", query)
+wrote(widget_key, query)
 
-if query:
+if query and source == "synthetic":
+    depth = int(result.arrays["ki_top_base"].shape[1])
+    k = int(st.number_input("Show top", min_value=1, max_value=depth, step=1,
+                            key=synced("topk", min(state.k or result.k, depth))))
+    set_params(k=k if k != result.k else None)
+    wrote("topk", k)
+    detail = check_detail(result, query)
+    st.subheader("Known-item check (synthesised)")
+    st.text(f"{detail['check_id']} · {detail['domain']} · {detail['construction']} · from document "
+            f"{detail['doc_id']} · rank of that document: base {detail['rank_base']} → tuned {detail['rank_tuned']}"
+            + (f" (BM25 {detail['rank_bm25']})" if detail["rank_bm25"] else ""))
+    st.caption("Held-out text — the query")
+    st.text(str(detail["query"]))
+    with st.expander("The document it came from, as searched (without the held-out text)"):
+        st.text(str(detail["item_text"]))
+    show_topk(check_topk(result, query, k=k), k=k, relevance_label="known item")
+elif query:
     depth = int(result.arrays["rank_base"].shape[1])
     k = int(st.number_input("Show top", min_value=1, max_value=depth, step=1,
                             key=synced("topk", min(state.k or result.k, depth))))
@@ -80,17 +128,7 @@ if query:
     st.text(str(qtext) if pd.notna(qtext) else "")
     st.text(f"{query} · {row['domain']} · nDCG@10 {row['ndcg@10_base']:.3f} → {row['ndcg@10_tuned']:.3f}"
             if row["judged"] else f"{query} · {row['domain']} · not judged")
-    lists = query_topk(result, query, k=k)
-    left, right = st.columns(2)
-    for side, col in (("base", left), ("tuned", right)):
-        part = lists[lists["side"] == side].assign(movement=lambda f: f["movement"].map(MOVE))
-        col.markdown(f"**{side} top-{k}**")
-        col.dataframe(part[["rank", "doc_id", "domain", "relevance", "score", "movement", "text"]],
-                      hide_index=True, width="stretch", column_config=TOPK_COLUMNS, key=f"topk_{side}")
-        with col.expander("Full texts"):
-            for rec in part.itertuples():
-                st.text(f"#{rec.rank} {rec.doc_id} ({rec.domain}, relevance {rec.relevance})")
-                st.text(f"{rec.title}\n{rec.text}" if rec.title else rec.text)
+    show_topk(query_topk(result, query, k=k), k=k)
 
 st.subheader("Live probe")
 reason = probe_models_available(result.manifest)

@@ -8,13 +8,15 @@ import pandas as pd
 import streamlit as st
 
 from diagnostics.compare import load_comparison
+from diagnostics.dataset import load_dataset
 from diagnostics.result import Comparison
-from diagnostics.sample import load_sample, sample_manifest
+from diagnostics.sample import load_sample, sample_manifest, sample_paths
 
 
-@st.cache_resource(max_entries=1, show_spinner="Loading the bundled sample…")
+@st.cache_resource(max_entries=1, show_spinner="Loading the bundled sample and checking its models…")
 def bundled_sample() -> tuple[Any, Any, Any]:
-    """The sample's dataset and vectors, loaded once per server and shared by every session."""
+    """The sample's dataset, vectors and models (loaded on first use), once per server, shared by every
+    session."""
     return load_sample()
 
 
@@ -25,8 +27,8 @@ def bundled_manifest() -> dict[str, Any]:
 
 @st.cache_data(max_entries=1)
 def bundled_summary() -> pd.DataFrame:
-    dataset, _, _ = bundled_sample()
-    summary: pd.DataFrame = dataset.summary()
+    """Per-domain counts of the sample's corpus (no vectors or models needed)."""
+    summary: pd.DataFrame = load_dataset(sample_paths().corpus).summary()
     return summary
 
 

@@ -12,11 +12,13 @@ from typing import Any
 
 from diagnostics._validation import InputError
 from diagnostics.compare import compare_inputs, load_inputs
+from diagnostics.dataset import keep_judgements
 from diagnostics.result import Comparison
 from diagnostics.sample import SAMPLE_DIR
 from ui.data import bundled_sample
 
-STAGES = ("encode base", "encode tuned", "neighbours", "metrics", "projection")
+STAGES = ("check base model", "check tuned model", "encode base", "encode tuned", "neighbours", "known-item",
+          "metrics", "projection")
 DEFAULT_MAX_UPLOAD_MB = 200
 
 
@@ -90,8 +92,11 @@ def model_or_path(text: str) -> str:
     return str(confine(text)) if _looks_like_path(text) else text.strip()
 
 
-def run_sample(container: Any, *, k: int, projection: bool) -> Comparison:
+def run_sample(container: Any, *, k: int, projection: bool, judged_domains: Sequence[str] | None = None) -> Comparison:
+    """Compare on the bundled sample; ``judged_domains`` keeps only those domains' judgements."""
     dataset, base, tuned = bundled_sample()
+    if judged_domains is not None:
+        dataset = keep_judgements(dataset, judged_domains)
     return compare_inputs(dataset, base, tuned, k=k, projection=projection, progress=StageProgress(container))
 
 
@@ -105,16 +110,22 @@ def run_paths(
     tuned_is_vectors: bool,
     k: int,
     projection: bool,
+    base_model: str = "",
+    tuned_model: str = "",
 ) -> Comparison:
+    """Compare files on this server. A side given as vectors may also name its model (``base_model`` /
+    ``tuned_model``), which then encodes new text after a check that it made those vectors."""
     progress = StageProgress(container)
     dataset_paths = [confine(p) for p in datasets if p.strip()]
     if not dataset_paths:
         raise InputError("no dataset path was given; type at least one BEIR or table directory")
     dataset, b, t = load_inputs(
         dataset_paths,
-        base=None if base_is_vectors else model_or_path(base),
+        base=model_or_path(base_model) if base_is_vectors and base_model.strip() else
+        None if base_is_vectors else model_or_path(base),
         base_vectors=confine(base) if base_is_vectors else None,
-        tuned=None if tuned_is_vectors else model_or_path(tuned),
+        tuned=model_or_path(tuned_model) if tuned_is_vectors and tuned_model.strip() else
+        None if tuned_is_vectors else model_or_path(tuned),
         tuned_vectors=confine(tuned) if tuned_is_vectors else None,
         progress=progress,
     )

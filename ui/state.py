@@ -1,4 +1,7 @@
-"""The view lives in the URL: ``?run=<id>&domain=…&query=…&k=…&color=…`` (the page is the path).
+"""The view lives in the URL: ``?run=<id>&domain=…&query=…&k=…&color=…&source=…`` (the page is the path).
+
+``source`` is what the Queries page lists: ``queries`` (default, omitted) or ``synthetic`` (the
+known-item checks); ``query`` is then a query id or a check id.
 
 Every page reads its state from the query string through :func:`view` and writes changes back
 with :func:`set_params`, so a copied link reopens the same view for someone else, on another
@@ -19,8 +22,9 @@ from diagnostics.runs import RunCorruptError
 from ui.data import open_run, open_run_tables
 from ui.safe import escape_markdown
 
-PARAMS = ("run", "domain", "query", "k", "color")
+PARAMS = ("run", "domain", "query", "k", "color", "source")
 COLORS = ("domain", "overlap", "delta")
+SOURCES = ("queries", "synthetic")
 PAGES = {
     "load": ("pages/load.py", "Load"),
     "overview": ("pages/overview.py", "Overview"),
@@ -51,6 +55,7 @@ class View:
     query: str | None
     k: int | None
     color: str
+    source: str = "queries"
 
 
 def raw_params() -> dict[str, str]:
@@ -96,7 +101,11 @@ def view() -> View:
     if color not in COLORS:
         st.warning(f"color must be one of {', '.join(COLORS)}; showing by domain")
         color = "domain"
-    return View(run_id=run_id, domain=raw.get("domain"), query=raw.get("query"), k=k, color=color)
+    source = raw.get("source", "queries")
+    if source not in SOURCES:
+        st.warning(f"source must be one of {', '.join(SOURCES)}; showing the queries")
+        source = "queries"
+    return View(run_id=run_id, domain=raw.get("domain"), query=raw.get("query"), k=k, color=color, source=source)
 
 
 def require_run(*, tables: tuple[str, ...] | None = None) -> tuple[View, Comparison]:
@@ -121,7 +130,7 @@ def require_run(*, tables: tuple[str, ...] | None = None) -> tuple[View, Compari
     domains = result.manifest["dataset"]["domains"]
     if state.domain is not None and state.domain not in domains:
         st.warning(escape_markdown(f"domain {state.domain[:40]!r} is not in this run; showing all domains"))
-        state = View(state.run_id, None, state.query, state.k, state.color)
+        state = View(state.run_id, None, state.query, state.k, state.color, state.source)
     return state, result
 
 

@@ -73,3 +73,21 @@ def overlap_figure(run_id: str) -> go.Figure:
 def changed_docs(run_id: str, domain: str | None, n: int = 50) -> pd.DataFrame:
     """The ``n`` documents whose neighbourhood changed most, in ``domain`` or overall, with their text."""
     return most_changed_docs(open_run(run_id), domain=domain, n=n)
+
+
+#: What the Overview's evidence column means.
+EVIDENCE_HELP = (
+    "judged: the domain's own judged queries decide; synthetic: known-item checks synthesised from its "
+    "documents decide; none: nothing does, so the domain is UNVERIFIED"
+)
+_VERDICT_CSS = {
+    "PASS": "background-color: #e8f5e9; color: #1b5e20",
+    "WARN": "background-color: #fff8e1; color: #8d6e00",
+    "UNVERIFIED": "background-color: #ede7f6; color: #4527a0; font-weight: bold",
+    "FAIL": "background-color: #ffebee; color: #b71c1c; font-weight: bold",
+}
+
+
+def verdict_style(verdict: object) -> str:
+    """Cell style of a verdict: UNVERIFIED is visibly not a PASS."""
+    return _VERDICT_CSS.get(str(verdict), "")
