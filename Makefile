@@ -7,13 +7,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test lint typecheck pytest sample bench chromium
+.PHONY: run test test-fast lint typecheck pytest sample bench chromium
 
 # The sample run is made (or reopened, it is saved) before the server starts, so UMAP's one-off
 # numba compilation never lands on a user's first click.
 run: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/embdiff compare --dataset sample_data/corpus \
-	  --base-vectors sample_data/vectors/base.parquet --tuned-vectors sample_data/vectors/tuned.parquet > /dev/null
+	HF_HUB_OFFLINE=1 $(BIN)/embdiff compare --sample > /dev/null
 	$(BIN)/embdiff app --port $(PORT)
 
 test: $(STAMP) chromium lint typecheck pytest
@@ -25,7 +24,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=15
+
+# The fast loop for a developer: everything but the tests that load a real model, fit UMAP or drive a browser.
+test-fast: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow and not browser" --durations=10
 
 # Rebuild the bundled sample's vectors: fine-tunes the base model on one domain (CPU, minutes).
 sample: $(STAMP)
@@ -35,6 +38,7 @@ sample: $(STAMP)
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.run
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.pages
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.known_item
 
 # torch first and pinned: 2.13.0 resolves to a CPU build here, any other order pulls CUDA packages.
 $(STAMP): pyproject.toml

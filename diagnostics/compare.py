@@ -289,7 +289,7 @@ def _known_item_figures(
     names = [*domains, "overall"]
     if checks is None:
         empty = {f"{ki}{m}_{f}": np.nan for m in METRICS for f in (*STAT_FIELDS, "bm25")}
-        return {n: {f"{ki}n_docs": 0, f"{ki}n_checks": 0, f"{ki}n_eligible": 0, **empty,
+        return {n: {f"{ki}n_docs": 0, f"{ki}n_checks": 0, f"{ki}n_examined": 0, f"{ki}n_eligible": 0, **empty,
                     "known_item_status": status} for n in names}
     table = checks.checks
     columns = [f"{m}_{side}" for m in METRICS for side in ("base", "tuned", "bm25")]
@@ -302,8 +302,9 @@ def _known_item_figures(
         row: dict[str, Any] = out.setdefault(name, dict(stats[name]))
         row[f"{ki}n_docs"] = len(part)
         row[f"{ki}n_checks"] = int(len(table) if name == "overall" else (table["domain"] == name).sum())
-        row[f"{ki}n_eligible"] = int(sum(int(c["n_eligible"]) for c in coverage.values()) if name == "overall"
-                                     else coverage.get(name, {}).get("n_eligible", 0))
+        for count in ("n_examined", "n_eligible"):
+            row[f"{ki}{count}"] = int(sum(int(c[count]) for c in coverage.values()) if name == "overall"
+                                      else coverage.get(name, {}).get(count, 0))
         for m in METRICS:
             row[f"{ki}{m}_bm25"] = float(part[f"{m}_bm25"].mean()) if len(part) else np.nan
         row["known_item_status"] = status

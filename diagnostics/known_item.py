@@ -86,8 +86,10 @@ class KnownItems:
         ``construction`` (``"passage"`` or ``"title"``), ``query`` (the held-out text or the title),
         ``item_text`` (the document as re-encoded: without the held-out text).
     coverage : pandas.DataFrame
-        One row per domain: ``domain``, ``n_docs`` (in the corpus), ``n_eligible`` (documents that
-        give at least one check), ``n_sampled`` (documents checked), ``n_checks``.
+        One row per domain: ``domain``, ``n_docs`` (in the corpus), ``n_examined`` (documents looked
+        at, in a seeded random order, until ``docs_per_domain`` gave checks — all of them when fewer
+        do), ``n_eligible`` (those of them that give at least one check), ``n_sampled`` (documents
+        checked), ``n_checks``.
     """
 
     checks: pd.DataFrame
@@ -95,7 +97,13 @@ class KnownItems:
 
 
 def _norm(text: str) -> str:
+    """Words only, lower case: to compare a title with the held-out text."""
     return " ".join(_WORD.findall(text.lower()))
+
+
+def _key(text: str) -> str:
+    """Case folded: the identity of a sentence or a title across the corpus (cheap: it runs on every one)."""
+    return text.casefold()
 
 
 def _seed(random_state: int, key: str) -> NDArray[np.uint32]:
@@ -114,7 +122,7 @@ def _passage(
     sentences = _sentences(text)
     usable = [
         i for i, s in enumerate(sentences)
-        if len(_WORD.findall(s)) >= MIN_WORDS and shared[_norm(s)] == 1 and len(sentences) > 1
+        if len(sentences) > 1 and shared[_key(s)] == 1 and len(_WORD.findall(s)) >= MIN_WORDS
     ]
     if usable:
         i = usable[int(rng.integers(len(usable)))]
@@ -138,7 +146,7 @@ def _passage(
 def _title(title: str, text: str, *, titles: Counter[str]) -> tuple[str, str] | None:
     """(title, body without it) for one document whose title is unique, or None."""
     key = _norm(title)
-    if not key or titles[key] != 1 or len(_WORD.findall(title)) < 2:
+    if not key or titles[_key(title)] != 1 or len(_WORD.findall(title)) < 2:
         return None
     body = text.replace(title, " ", 1) if title in text else text
     body = " ".join(body.split())
@@ -162,7 +170,8 @@ def build_known_items(
         Its documents (``id``, ``title``, ``text``, ``domain``); queries and judgements are not used.
     docs_per_domain : int, default 300
         Documents sampled per domain, uniformly among those that give at least one check (all of
-        them when a domain has fewer). 0 builds no checks.
+        them when a domain has fewer): documents are examined in a seeded random order until this
+        many gave checks. 0 builds no checks.
     random_state : int, default 0
         Seed of the sample and of the held-out sentences. Draws are keyed by domain and document id,
         so the same document gives the same check whatever else the corpus holds.
@@ -188,9 +197,8 @@ def build_known_items(
     domains = docs["domain"].astype(str).tolist()
     shared: Counter[str] = Counter()
     if "passage" in constructions:
-        for text in texts:
-            shared.update({_norm(s) for s in _sentences(text)})
-    title_counts: Counter[str] = Counter(_norm(t) for t in titles) if "title" in constructions else Counter()
+        shared.update(key for text in texts for key in {_key(s) for s in _sentences(text)})
+    title_counts: Counter[str] = Counter(_key(t) for t in titles) if "title" in constructions else Counter()
 
     by_domain: dict[str, list[int]] = {}
     for row, domain in enumerate(domains):
@@ -201,8 +209,9 @@ def build_known_items(
         rows = by_domain.get(domain, [])
         order = np.random.default_rng(_seed(random_state, f"domain:{domain}")).permutation(len(rows))
         picked: list[tuple[int, list[tuple[str, str, str]]]] = []
-        n_eligible = 0
-        for position in order:
+        n_eligible = n_examined = 0
+        for position in order if docs_per_domain else ():
+            n_examined += 1
             row = rows[int(position)]
             made: list[tuple[str, str, str]] = []
             if "passage" in constructions:
@@ -216,14 +225,15 @@ def build_known_items(
                     made.append(("title", *title))
             if made:
                 n_eligible += 1
-                if len(picked) < docs_per_domain:
-                    picked.append((row, made))
+                picked.append((row, made))
+                if len(picked) == docs_per_domain:
+                    break
         for row, made in sorted(picked):
             for construction, query, item in made:
                 records.append({"check_id": f"{construction}:{ids[row]}", "doc_id": ids[row], "doc_row": row,
                                 "domain": domain, "construction": construction, "query": query,
                                 "item_text": item})
-        coverage.append({"domain": domain, "n_docs": len(rows), "n_eligible": n_eligible,
+        coverage.append({"domain": domain, "n_docs": len(rows), "n_examined": n_examined, "n_eligible": n_eligible,
                          "n_sampled": len(picked), "n_checks": sum(len(m) for _, m in picked)})
     columns = ["check_id", "doc_id", "doc_row", "domain", "construction", "query", "item_text"]
     checks = pd.DataFrame.from_records(records, columns=columns)

@@ -11,7 +11,7 @@ Tables (pandas, one schema everywhere):
   ``*_tuned``) and the flags ``collapsed``, ``merged_with``, ``collapse_reason``; ``evidence``
   (``judged``, ``synthetic`` or ``none``), ``known_item_status`` (``checked``, ``no_models``, ``off``)
   and the known-item figures: ``ki_n_docs`` (checked documents, the paired unit), ``ki_n_checks``,
-  ``ki_n_eligible``, ``ki_m_{base,tuned,delta,ci_low,ci_high,p_value,p_holm}`` and ``ki_m_bm25``.
+  ``ki_n_examined``, ``ki_n_eligible``, ``ki_m_{base,tuned,delta,ci_low,ci_high,p_value,p_holm}`` and ``ki_m_bm25``.
 * ``known_items`` — optional, one row per synthesised check (:mod:`diagnostics.known_item`):
   ``check_id``, ``doc_id``, ``doc_row``, ``domain``, ``construction``, ``query``, ``item_text``,
   ``rank_base``, ``rank_tuned``, ``rank_bm25``, metric columns ``m_base``/``m_tuned``/``m_delta``/``m_bm25``.
@@ -64,7 +64,7 @@ ARRAYS = (
 OPTIONAL_TABLES = ("projection", "known_items")
 OPTIONAL_ARRAYS = ("ki_top_base", "ki_top_tuned", "ki_score_base", "ki_score_tuned")
 #: Columns of the known-item block of a domain, besides the statistics of every metric.
-KNOWN_ITEM_COUNTS = ("n_docs", "n_checks", "n_eligible")
+KNOWN_ITEM_COUNTS = ("n_docs", "n_checks", "n_examined", "n_eligible")
 
 
 def _clean(value: Any) -> Any:

@@ -123,8 +123,8 @@ def test_sampling_is_seeded_stratified_and_keyed_by_document() -> None:
     again = build_known_items(dataset_of(docs), docs_per_domain=10)
     pd.testing.assert_frame_equal(full.checks, again.checks)
     assert full.coverage.to_dict(orient="records") == [
-        {"domain": "a", "n_docs": 40, "n_eligible": 40, "n_sampled": 10, "n_checks": 20},
-        {"domain": "b", "n_docs": 20, "n_eligible": 20, "n_sampled": 10, "n_checks": 20},
+        {"domain": "a", "n_docs": 40, "n_examined": 10, "n_eligible": 10, "n_sampled": 10, "n_checks": 20},
+        {"domain": "b", "n_docs": 20, "n_examined": 10, "n_eligible": 10, "n_sampled": 10, "n_checks": 20},
     ]
     other = build_known_items(dataset_of(docs), docs_per_domain=10, random_state=1)
     assert set(other.checks["doc_id"]) != set(full.checks["doc_id"])

@@ -41,7 +41,7 @@ def check_schema(doc: dict[str, Any], domains: list[str] | tuple[str, ...]) -> N
         assert (entry["verdict"] == "UNVERIFIED") == (entry["evidence"] == "none") or name == "overall", name
         if "known_item" in entry:
             block = entry["known_item"]
-            assert {"n_docs", "n_checks", "n_eligible", "bm25"} <= set(block), name
+            assert {"n_docs", "n_checks", "n_examined", "n_eligible", "bm25"} <= set(block), name
             for metric in ("ndcg@10", "recall@10", "recall@100", "mrr@10"):
                 assert set(block[metric]) == STAT_KEYS, (name, metric)
                 assert all(_number_or_none(v) for v in block[metric].values()), (name, metric)

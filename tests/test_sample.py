@@ -72,3 +72,25 @@ def test_the_sample_shows_the_trap() -> None:
     deltas = {d: v["delta"] for d, v in manifest["ndcg@10"].items() if d != "overall"}
     assert deltas[domain] > 0
     assert sum(v < 0 for d, v in deltas.items() if d != domain) >= 2
+
+
+def test_the_tuned_model_ships_as_a_small_adapter_over_the_bundled_base() -> None:
+    files = sorted(p.name for p in PATHS.tuned_adapter.iterdir())
+    assert files == ["adapter_config.json", "adapter_model.safetensors"]
+    assert sum(p.stat().st_size for p in PATHS.tuned_adapter.iterdir()) < 1_000_000
+    config = json.loads((PATHS.tuned_adapter / "adapter_config.json").read_text(encoding="utf-8"))
+    assert config["base_model_name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2"  # portable: a hub name
+    assert config["peft_type"] == "LORA"
+    recipe = sample_manifest()["recipe"]
+    assert (recipe["lora_r"], recipe["lora_alpha"]) == (config["r"], config["lora_alpha"])
+
+
+@pytest.mark.slow
+def test_the_sample_loads_with_both_models_that_made_its_vectors() -> None:
+    """load_sample() re-encodes 32 documents with each model and checks them against the committed vectors."""
+    dataset, base, tuned = load_sample()
+    assert base.model is not None and tuned.model is not None
+    assert base.model_fingerprint != tuned.model_fingerprint
+    assert tuned.model.model_id.endswith("tuned_adapter")
+    vectors_only = load_sample(models=False)[2]
+    assert vectors_only.model is None and np.array_equal(vectors_only.docs, tuned.docs)
