@@ -226,7 +226,7 @@ def check_detail(result: Comparison, check_id: str) -> dict[str, Any]:
     hits = np.flatnonzero(checks["check_id"].astype(str).to_numpy() == str(check_id))
     if not len(hits):
         raise InputError(f"check {str(check_id)[:40]!r} is not in run {result.run_id}; pick one from the list")
-    record: dict[str, Any] = checks.iloc[int(hits[0])].to_dict()
+    record: dict[str, Any] = {str(k): v for k, v in checks.iloc[int(hits[0])].to_dict().items()}
     record["row"] = int(hits[0])
     return record
 

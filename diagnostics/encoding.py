@@ -677,7 +677,15 @@ def _check_options(prefixes: dict[str, object], batch_size: object, progress: ob
 
 
 def _cache_directory(cache_dir: str | os.PathLike[str] | None, fingerprint: str) -> Path:
-    root = Path(cache_dir).expanduser() if cache_dir is not None else embdiff_home() / "cache" / "embeddings"
+    """``<root>/<fingerprint>``: ``cache_dir``, else ``$EMBDIFF_CACHE`` (a cache shared by several homes:
+    entries are keyed by content, so sharing is safe), else ``embdiff_home()/cache/embeddings``."""
+    shared = os.environ.get("EMBDIFF_CACHE")
+    if cache_dir is not None:
+        root = Path(cache_dir).expanduser()
+    elif shared:
+        root = Path(shared).expanduser()
+    else:
+        root = embdiff_home() / "cache" / "embeddings"
     return root / fingerprint
 
 
@@ -779,8 +787,8 @@ def encode_texts(
         Called as ``progress(stage, done, total)`` once after the cache lookup and after every
         batch; ``done`` counts texts (cached ones included) and ends at ``total = n``.
     cache_dir : str or path-like, optional
-        Root of the cache, default ``embdiff_home()/"cache"/"embeddings"``; vectors go to
-        ``<cache_dir>/<fingerprint>/``.
+        Root of the cache, default ``$EMBDIFF_CACHE`` or else ``embdiff_home()/"cache"/"embeddings"``;
+        vectors go to ``<cache_dir>/<fingerprint>/``.
     stage : str, default="encode"
         The name passed to ``progress``.
 

@@ -28,7 +28,7 @@ except InputError as err:
     stop_page()
 recipe = manifest.get("recipe", {})
 st.text(
-    f"{manifest.get('models', {}).get('base', '?')} vs. the same model fine-tuned on "
+    f"{manifest.get('models', {}).get('base', '?')} vs. the same model with a LoRA adapter (shipped) trained on "
     f"{recipe.get('train_pairs', '?')} '{recipe.get('train_domain', '?')}' question/answer pairs"
     + (f" and {recipe['cloze_pairs_used']} inverse-cloze pairs from its documents"
        if recipe.get("cloze_pairs_used") else "")

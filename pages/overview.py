@@ -20,7 +20,14 @@ from ui.views import EVIDENCE_HELP, verdict_style  # noqa: E402
 state, result = require_run()
 st.title("Overview")
 models = result.manifest["models"]
-st.text(f"Run {result.run_id} · base {models['base']} · tuned {models['tuned']}")
+
+
+def _side(side: str) -> str:
+    model = models.get(f"{side}_model")
+    return f"{models[side]} + model {model}" if model and model != models[side] else str(models[side])
+
+
+st.text(f"Run {result.run_id} · base {_side('base')} · tuned {_side('tuned')}")
 
 banner = {"PASS": st.success, "WARN": st.warning, "FAIL": st.error, "UNVERIFIED": st.info}[result.verdict]
 banner(f"Verdict: {result.verdict}", icon="❔" if result.verdict == "UNVERIFIED" else None)
@@ -36,7 +43,8 @@ st.caption(
 metric = st.selectbox("Metric", METRICS, index=METRICS.index(verdict_metric(result)))
 summary = summary_frame(result, metric=metric)
 st.dataframe(
-    summary.style.map(verdict_style, subset=["verdict"]), hide_index=True, width="stretch",
+    summary.style.map(verdict_style, subset=["verdict"]).format(precision=3, na_rep="–"), hide_index=True,
+    width="stretch",
     column_config={"evidence": st.column_config.TextColumn("evidence", help=EVIDENCE_HELP)},
 )
 unverified = summary[(summary["verdict"] == "UNVERIFIED") & (summary["domain"] != "overall")]["domain"].tolist()

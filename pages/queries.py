@@ -54,6 +54,7 @@ if source == "synthetic":
     )
     event = st.dataframe(
         table.rename(columns={"query": "held-out text (query)", "doc_id": "from document", "construction": "kind",
+                              "rank_base": "rank base", "rank_tuned": "rank tuned", "rank_bm25": "rank BM25",
                               f"{metric}_base": f"{metric} base", f"{metric}_tuned": f"{metric} tuned",
                               f"{metric}_delta": f"Δ {metric}"}),
         hide_index=True, width="stretch", height=320, on_select="rerun", selection_mode="single-row",

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from diagnostics.compare import compare_inputs
-from diagnostics.dataset import load_dataset
+from diagnostics.dataset import keep_judgements, load_dataset
 from diagnostics.drilldown import most_changed_docs, query_list
 from diagnostics.result import Comparison, load_comparison
 from diagnostics.runs import RunStore
@@ -44,12 +44,16 @@ def _install(source: Path, runs_dir: Path) -> None:
         shutil.copytree(source, target)
 
 
-def sample_run(runs_dir: Path, cache: Path, *, projection: bool = True) -> str:
-    """The bundled sample compared (k=10), saved under ``runs_dir``; returns its run id."""
-    marker = cache / f"sample-{'proj' if projection else 'noproj'}.id"
+def sample_run(
+    runs_dir: Path, cache: Path, *, projection: bool = True, judged_domains: tuple[str, ...] | None = None
+) -> str:
+    """The bundled sample compared (k=10) with both its models, saved under ``runs_dir``; returns its run
+    id. ``judged_domains`` keeps only those domains' judgements."""
+    judged = "all" if judged_domains is None else "-".join(judged_domains)
+    marker = cache / f"sample-{'proj' if projection else 'noproj'}-{judged}.id"
     if not marker.is_file():
         cache.mkdir(parents=True, exist_ok=True)
-        dataset, base, tuned = load_sample()
+        dataset, base, tuned = load_sample(qrels_domains=judged_domains)
         result = compare_inputs(dataset, base, tuned, projection=projection, store=RunStore(cache / "runs"))
         marker.write_text(result.run_id)
     run_id = marker.read_text().strip()
@@ -106,17 +110,20 @@ def _untrusted_vectors(root: Path, folder: Path) -> tuple[Path, Path]:
             write_vectors(folder / EVIL_TUNED_FILE, ids, kinds, tuned.astype(np.float32)))
 
 
-def untrusted_run(runs_dir: Path, cache: Path) -> tuple[str, dict[str, str]]:
+def untrusted_run(runs_dir: Path, cache: Path, *, judged: bool = True) -> tuple[str, dict[str, str]]:
     """A run of the hostile dataset (k=5, no projection) under ``runs_dir``: its id and the hostile ids
-    (``doc`` is the most changed document, ``query`` a judged query whose base top-1 is ``doc``)."""
-    marker = cache / "untrusted.json"
+    (``doc`` is the most changed document, ``query`` a judged query whose base top-1 is ``doc``).
+    ``judged=False`` drops every judgement: vectors alone and no qrels, so every domain is UNVERIFIED."""
+    marker = cache / ("untrusted.json" if judged else "untrusted-unjudged.json")
     if not marker.is_file():
-        work = cache / "untrusted"
+        work = cache / ("untrusted" if judged else "untrusted-unjudged")
         if work.exists():
             shutil.rmtree(work)
         ids = _write_untrusted_dataset(work / "hostile")
         base_path, tuned_path = _untrusted_vectors(work / "hostile", work / "vectors")
         dataset = load_dataset(work / "hostile")
+        if not judged:
+            dataset = keep_judgements(dataset, [])
         base, tuned = pair_vectors(dataset, load_vectors(base_path), load_vectors(tuned_path))
         result = compare_inputs(dataset, base, tuned, k=UNTRUSTED_K, projection=False,
                                 store=RunStore(cache / "runs"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,10 @@ from bench._data import beir_root
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One encoding cache for the whole session (and the servers it starts): entries are keyed by model
+# fingerprint and text, so every test still sees the vectors it would compute, once. Tests of the cache
+# itself pass their own cache_dir.
+os.environ.setdefault("EMBDIFF_CACHE", tempfile.mkdtemp(prefix="embdiff-test-cache-"))
 
 REPO = Path(__file__).resolve().parents[1]
 BEIR_ROOT = beir_root()

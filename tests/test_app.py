@@ -71,6 +71,16 @@ def untrusted(runs_dir: Path, cache: Path) -> tuple[Comparison, dict[str, str]]:
     return open_result(runs_dir, run_id), ids
 
 
+@pytest.fixture
+def sample_clinical_only(runs_dir: Path, cache: Path) -> Comparison:
+    return open_result(runs_dir, sample_run(runs_dir, cache, projection=False, judged_domains=("clinical",)))
+
+
+@pytest.fixture
+def untrusted_unjudged(runs_dir: Path, cache: Path) -> Comparison:
+    return open_result(runs_dir, untrusted_run(runs_dir, cache, judged=False)[0])
+
+
 def open_app(page: str | None = None, /, **params: str) -> AppTest:
     """Open ``app.py`` with ``params`` in the query string, then switch to ``page``."""
     at = AppTest.from_file(APP, default_timeout=60)
@@ -381,9 +391,87 @@ def test_queries_unknown_query_is_a_warning(sample: Comparison) -> None:
     assert widget(at.selectbox, "Query").value is None  # type: ignore[attr-defined]
 
 
-def test_queries_live_probe_explains_when_unavailable(sample: Comparison) -> None:
+def test_queries_live_probe_explains_when_unavailable(untrusted: tuple[Comparison, dict[str, str]]) -> None:
+    result, _ = untrusted  # made from vector files alone
+    at = open_app("queries", run=result.run_id)
+    [info] = [i for i in at.info if i.value.startswith("Live probe unavailable")]
+    assert "pass \\-\\-base MODEL beside \\-\\-base\\-vectors" in info.value
+
+
+@pytest.mark.slow
+def test_the_samples_live_probe_uses_its_two_models(sample: Comparison) -> None:
+    """The sample ships its tuned model (a LoRA adapter), so its run can probe any typed text."""
+    assert sample.manifest["models"]["tuned_model"].endswith("tuned_adapter")
     at = open_app("queries", run=sample.run_id)
-    assert any(i.value.startswith("Live probe unavailable") for i in at.info)
+    assert not any(i.value.startswith("Live probe unavailable") for i in at.info)
+    widget(at.text_input, "Type any text").set_value("forklift operator fitness to drive")  # type: ignore[attr-defined]
+    at.button[-1].click().run()
+    assert_clean(at)
+    probe = [d.value for d in at.dataframe if len(d.value) and "movement" in d.value.columns][-2:]
+    assert len(probe) == 2 and all(len(p) == sample.k for p in probe)
+    assert probe[0]["doc_id"].tolist() != probe[1]["doc_id"].tolist()  # two different models
+
+
+# -- evidence and known-item checks --------------------------------------------------------------
+
+
+def test_overview_shows_the_evidence_of_every_verdict(sample: Comparison) -> None:
+    at = open_app("overview", run=sample.run_id)
+    table = at.dataframe[0].value
+    assert list(table.columns[:3]) == ["domain", "verdict", "evidence"]
+    assert set(table["evidence"]) == {"judged"}  # the sample has judgements everywhere
+    assert {"known-item Δ", "known-item p (Holm)", "BM25 on checks", "checked docs"} <= set(table.columns)
+    assert (table["checked docs"].iloc[:-1] == 70).all()
+    assert any(unescape(link.label) == "Open every known-item check" for link in at.get("page_link"))
+
+
+def test_overview_of_a_sample_judged_only_on_its_tuned_domain(sample_clinical_only: Comparison) -> None:
+    result = sample_clinical_only
+    at = open_app("overview", run=result.run_id)
+    table = at.dataframe[0].value.set_index("domain")
+    assert table.loc["clinical", "evidence"] == "judged"
+    assert set(table["evidence"].drop(["clinical", "overall"])) == {"synthetic"}
+    flagged = [d for d in table.index if d not in ("clinical", "overall") and table.loc[d, "verdict"] != "PASS"]
+    labels = [unescape(link.label) for link in at.get("page_link")]
+    for domain in flagged:  # one click from a synthetic WARN to the checks behind it
+        assert any(label.endswith(f"in {domain}: open its known-item checks") for label in labels), labels
+
+
+def test_overview_marks_unverified_domains(untrusted_unjudged: Comparison) -> None:
+    at = open_app("overview", run=untrusted_unjudged.run_id)
+    assert any(i.value == "Verdict: UNVERIFIED" for i in at.info)
+    assert any("UNVERIFIED" in i.value and "no judgements and no known" in unescape(i.value) for i in at.info)
+    table = at.dataframe[0].value
+    assert set(table["verdict"]) == {"UNVERIFIED"} and set(table["evidence"]) == {"none"}
+    assert_no_live_markup(at)
+
+
+def test_queries_lists_the_synthetic_checks_and_opens_one(sample: Comparison) -> None:
+    checks = sample.tables["known_items"]
+    worst = checks.sort_values(["ndcg@10_delta", "rank_tuned", "check_id"], ascending=[True, False, True]).iloc[0]
+    at = open_app("queries", run=sample.run_id, source="synthetic")
+    listed = at.dataframe[0].value
+    assert len(listed) == len(checks) and listed["check_id"].iloc[0] == worst["check_id"]
+    assert "held-out text (query)" in listed.columns and "from document" in listed.columns
+    widget(at.selectbox, "Check").set_value(worst["check_id"]).run()  # type: ignore[attr-defined]
+    assert_clean(at)
+    assert at.query_params["query"] == worst["check_id"] and at.query_params["source"] == "synthetic"
+    shown = texts(at)
+    assert str(worst["query"]) in shown and str(worst["item_text"]) in shown
+    assert any(t.startswith(f"{worst['check_id']} · {worst['domain']} · {worst['construction']}") for t in shown)
+    tops = [d.value for d in at.dataframe if "relevance" in d.value.columns]
+    assert len(tops) == 2
+    for top, rank in zip(tops, (worst["rank_base"], worst["rank_tuned"]), strict=True):
+        hit = top[top["relevance"] == 1]
+        assert (hit["rank"].tolist() == [rank]) if rank <= len(top) else hit.empty
+
+
+def test_a_link_to_a_check_opens_the_checks(sample: Comparison) -> None:
+    check = str(sample.tables["known_items"]["check_id"].iloc[3])
+    at = open_app("queries", run=sample.run_id, query=check)
+    assert widget(at.radio, "Show").value == "synthetic"  # type: ignore[attr-defined]
+    assert widget(at.selectbox, "Check").value == check  # type: ignore[attr-defined]
+    assert not at.warning
 
 
 @pytest.mark.slow

@@ -306,3 +306,61 @@ def test_projection_is_saved_unless_skipped(tmp_path: Path, capsys: pytest.Captu
     assert main([*argv, "--no-projection"]) == 0
     without = load_comparison(_run_id(capsys.readouterr().out))
     assert without.run_id != with_map.run_id and without.projection is None
+
+
+def _sample_corpus(tmp_path: Path, *, qrels: bool) -> Path:
+    """The bundled sample's BEIR directory, copied with or without its qrels file."""
+    import shutil
+
+    from diagnostics.sample import sample_paths
+
+    target = tmp_path / ("with-qrels" if qrels else "no-qrels")
+    shutil.copytree(sample_paths().corpus, target)
+    if not qrels:
+        shutil.rmtree(target / "qrels")
+    return target
+
+
+def test_removing_every_qrels_file_turns_pass_into_unverified(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The sample from its vector files alone: with its qrels every domain passes on judgements; without them
+    and without models nothing backs a verdict, and the gate says so with exit 3."""
+    from diagnostics.sample import sample_paths
+
+    paths = sample_paths()
+    vectors = ["--base-vectors", str(paths.base_vectors), "--tuned-vectors", str(paths.tuned_vectors),
+               "--no-projection"]
+    assert main(["check", "--dataset", str(_sample_corpus(tmp_path, qrels=True)), *vectors]) == 0
+    judged = capsys.readouterr().out
+    assert RUN_LINE.match(judged.splitlines()[0]).group(2) == "PASS"  # type: ignore[union-attr]
+    assert main(["check", "--dataset", str(_sample_corpus(tmp_path, qrels=False)), *vectors]) == 3
+    out = capsys.readouterr().out
+    assert RUN_LINE.match(out.splitlines()[0]).group(2) == "UNVERIFIED"  # type: ignore[union-attr]
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:9]}
+    assert {r[1] for d, r in rows.items()} == {"UNVERIFIED"} and {r[2] for r in rows.values()} == {"none"}
+    assert out.count("no judgements and no models to synthesise checks: pass --base/--tuned") == 6
+
+
+@pytest.mark.slow
+def test_check_on_the_sample_judged_only_on_its_tuned_domain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Vectors and models together (--sample): the unjudged domains rest on known-item checks, in the table
+    and in the JSON, and the gate can pass."""
+    out_json = tmp_path / "run.json"
+    code = main(["check", "--sample", "--qrels-domain", "clinical", "--known-item-docs", "30", "--no-projection",
+                 "--json", str(out_json)])
+    out = capsys.readouterr().out
+    doc = json.loads(out_json.read_text(encoding="utf-8"))
+    assert code == (1 if doc["verdict"] == "FAIL" else 0)
+    assert doc["domains"]["clinical"]["evidence"] == "judged"
+    for name, entry in doc["domains"].items():
+        assert entry["known_item"]["n_docs"] == 30, name
+        if name != "clinical":
+            assert entry["evidence"] == "synthetic" and entry["n_queries"] == 0, name
+    assert doc["models"]["tuned_source"] == "vectors+model" and doc["models"]["tuned_model"].endswith("tuned_adapter")
+    assert doc["params"]["known_item"] == {"status": "checked", "docs_per_domain": 30, "random_state": 0,
+                                           "bm25": True, "n_checks": len(load_comparison(doc["run_id"])
+                                                                         .tables["known_items"])}
+    assert "evidence: judged for clinical; synthetic for engineering, finance, hr, legal, support" in out

@@ -82,7 +82,10 @@ def test_real_encode_shape_norms_and_meaning(model: SentenceTransformer, tmp_pat
     np.testing.assert_allclose(vectors, direct, atol=1e-5)
 
 
-def test_default_cache_location_is_under_embdiff_home(model: SentenceTransformer, _isolated_home: Path) -> None:
+def test_default_cache_location_is_under_embdiff_home(
+    model: SentenceTransformer, _isolated_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("EMBDIFF_CACHE")
     encode_texts(["where do I go?"], model)
     fingerprint = model_fingerprint(model)
     chunks = list((_isolated_home / "cache" / "embeddings" / fingerprint).glob("chunk-*.npy"))
@@ -90,6 +93,9 @@ def test_default_cache_location_is_under_embdiff_home(model: SentenceTransformer
     records = np.load(chunks[0], allow_pickle=False)
     assert records.dtype.names == ("key", "vec")
     assert records["key"].shape == (1, 32) and records["vec"].shape == (1, DIM)
+    monkeypatch.setenv("EMBDIFF_CACHE", str(tmp_path / "shared"))  # a cache shared by several homes
+    encode_texts(["where do I go?", "and then?"], model)
+    assert len(list((tmp_path / "shared" / fingerprint).glob("chunk-*.npy"))) == 1
 
 
 def test_second_run_neither_loads_nor_encodes(base_model_path: str, tmp_path: Path, spy: Spy) -> None:
