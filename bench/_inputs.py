@@ -53,7 +53,7 @@ def perturb(
 def sample_inputs() -> tuple[Dataset, Embeddings, Embeddings]:
     from diagnostics.sample import load_sample
 
-    return load_sample()
+    return load_sample(models=False)  # vectors only: the engine stages, comparable with earlier runs
 
 
 def beir_inputs(*, cache_dir: str | None = None) -> tuple[Dataset, Embeddings, Embeddings, float]:

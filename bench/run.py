@@ -2,7 +2,7 @@
 
 Run with ``make bench`` (or ``HF_HUB_OFFLINE=1 .venv/bin/python -m bench.run``). Inputs:
 
-* ``a`` — the bundled sample (``diagnostics.sample.load_sample()``);
+* ``a`` — the bundled sample's vectors (``diagnostics.sample.load_sample(models=False)``);
 * ``b`` — the six BEIR collections of ``../shared/data/beir`` combined, real all-MiniLM-L6-v2
   vectors (disk-cached by the encoder: a second run encodes nothing), tuned = a perturbed copy
   (noise + one domain rotated, re-normalised), since no real tuned model of that corpus exists;

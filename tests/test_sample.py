@@ -44,7 +44,7 @@ def test_training_pairs_are_separate_from_the_test_set() -> None:
 
 
 def test_committed_vectors_match_the_corpus_and_the_manifest() -> None:
-    dataset, base, tuned = load_sample()
+    dataset, base, tuned = load_sample(models=False)
     manifest = sample_manifest()
     assert manifest["dataset"]["fingerprint"] == dataset.fingerprint()
     assert base.docs.shape == (len(dataset.docs), 384) and tuned.queries.shape == (len(dataset.queries), 384)
