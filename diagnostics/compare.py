@@ -246,6 +246,19 @@ def _domain_table(
     return pd.DataFrame(rows), overall, reasons_all
 
 
+def _fingerprinted(emb: Embeddings) -> Embeddings:
+    """``emb`` with its model's fingerprint filled in when a model was attached without one, so the run id
+    always changes with the model that makes the known-item checks."""
+    if emb.model is None or emb.model_fingerprint is not None:
+        return emb
+    from dataclasses import replace
+
+    from diagnostics.encoding import LazyModel
+
+    handle = emb.model if isinstance(emb.model, LazyModel) else LazyModel(emb.model)
+    return replace(emb, model=handle, model_fingerprint=handle.fingerprint())
+
+
 def _models_for_checks(base: Embeddings, tuned: Embeddings, config: Config) -> str:
     """``checked`` when both sides have a model and checks are on, else why not (``off``, ``no_models``)."""
     if config.known_item_docs_per_domain == 0:
@@ -371,6 +384,7 @@ def compare(
     config = config or load_config()
     k = check_k(k)
     progress = progress or _noop
+    base, tuned = _fingerprinted(base), _fingerprinted(tuned)
     _check_embeddings(dataset, base, "base")
     _check_embeddings(dataset, tuned, "tuned")
     n_docs = len(dataset.docs)
@@ -590,6 +604,7 @@ def compare_inputs(
     """
     config = config or load_config()
     store = store or RunStore()
+    base, tuned = _fingerprinted(base), _fingerprinted(tuned)
     run_id = run_id_for(_run_inputs(dataset.fingerprint(), base, tuned, k=check_k(k), config=config,
                                     projection=projection,
                                     max_overlap_docs=max_overlap_docs,
@@ -648,5 +663,5 @@ def load_inputs(
             from diagnostics.consistency import attach_model
 
             out[role] = attach_model(dataset, out[role], model, vectors_label=display_path(path), role=role,
-                                     doc_prefix=doc_prefix, progress=progress)
+                                     doc_prefix=doc_prefix, query_prefix=query_prefix, progress=progress)
     return dataset, out["base"], out["tuned"]

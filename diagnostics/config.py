@@ -31,6 +31,7 @@ class Config:
     known_item_docs_per_domain: int
     known_item_min_docs: int
     known_item_alpha: float
+    known_item_can_fail: bool
     known_item_fail_relative_drop: float
     known_item_warn_relative_drop: float
     known_item_bm25: bool

@@ -35,6 +35,7 @@ def attach_model(
     vectors_label: str,
     role: str,
     doc_prefix: str = "",
+    query_prefix: str = "",
     n_docs: int = N_CHECK_DOCS,
     min_cosine: float = MIN_MEAN_COSINE,
     random_state: int = 0,
@@ -44,7 +45,8 @@ def attach_model(
 
     A seeded sample of ``n_docs`` documents (all when there are fewer) is encoded as
     :func:`diagnostics.encoding.encode_dataset` encodes documents (``doc_prefix`` + title + text,
-    normalised) and compared with the stored vectors row by row.
+    normalised) and compared with the stored vectors row by row; then as many queries
+    (``query_prefix`` + text), since the known-item checks encode their queries with that prefix.
 
     Parameters
     ----------
@@ -55,8 +57,9 @@ def attach_model(
     vectors_label : str
         The vector file as named in messages.
     role : {"base", "tuned"}
-    doc_prefix : str, default ""
+    doc_prefix, query_prefix : str, default ""
     n_docs : int, default 32
+        Documents re-encoded, and as many queries.
     min_cosine : float, default 0.999
         The mean cosine below which the model is refused.
     random_state : int, default 0
@@ -75,24 +78,32 @@ def attach_model(
         figure), or the dimensions differ, or the model cannot be loaded.
     """
     handle = model if isinstance(model, LazyModel) else LazyModel(model)
-    n = len(dataset.docs)
-    rows = np.sort(np.random.default_rng(random_state).choice(n, size=min(n_docs, n), replace=False))
-    vectors = encode_texts(document_texts(dataset, rows.tolist()), handle, prefix=doc_prefix,
-                           progress=progress, stage=f"check {role} model")
-    stored = np.asarray(embeddings.docs[rows], dtype=np.float32)
     shown_model = _shown(handle.model_id)
-    if vectors.shape[1] != stored.shape[1]:
-        raise InputError(
-            f"--{role} {shown_model!r} makes {vectors.shape[1]}-dimensional vectors but {vectors_label} holds "
-            f"{stored.shape[1]}-dimensional ones: the vectors were not made by this model; pass the model "
-            "that made them, or leave the model out"
-        )
-    cosine = float(np.mean(np.einsum("ij,ij->i", vectors, stored)))
-    if not cosine >= min_cosine:
-        raise InputError(
-            f"--{role} {shown_model!r} did not make the vectors in {vectors_label}: re-encoding {len(rows)} sampled "
-            f"documents gives a mean cosine of {cosine:.4f} with the stored vectors ({min_cosine} needed). "
-            "The vectors were made by another model, or with another prefix (--doc-prefix) or normalisation "
-            "(documents are encoded as title + ' ' + text); pass the model and prefix that made them"
-        )
+    rng = np.random.default_rng(random_state)
+    n, n_queries = len(dataset.docs), len(dataset.queries)
+    doc_rows = np.sort(rng.choice(n, size=min(n_docs, n), replace=False))
+    query_rows = np.sort(rng.choice(n_queries, size=min(n_docs, n_queries), replace=False))
+    sides = [("documents", doc_rows, document_texts(dataset, doc_rows.tolist()), doc_prefix, embeddings.docs,
+              "--doc-prefix", "documents are encoded as title + ' ' + text")]
+    if len(query_rows):
+        texts = [str(t) for t in dataset.queries["text"].iloc[query_rows]]
+        sides.append(("queries", query_rows, texts, query_prefix, embeddings.queries, "--query-prefix",
+                      "queries as their text"))
+    for what, rows, texts, prefix, matrix, flag, how in sides:
+        vectors = encode_texts(texts, handle, prefix=prefix, progress=progress, stage=f"check {role} model")
+        stored = np.asarray(matrix[rows], dtype=np.float32)
+        if vectors.shape[1] != stored.shape[1]:
+            raise InputError(
+                f"--{role} {shown_model!r} makes {vectors.shape[1]}-dimensional vectors but {vectors_label} holds "
+                f"{stored.shape[1]}-dimensional ones: the vectors were not made by this model; pass the model "
+                "that made them, or leave the model out"
+            )
+        cosine = float(np.mean(np.einsum("ij,ij->i", vectors, stored)))
+        if not cosine >= min_cosine:
+            raise InputError(
+                f"--{role} {shown_model!r} did not make the vectors in {vectors_label}: re-encoding {len(rows)} "
+                f"sampled {what} gives a mean cosine of {cosine:.4f} with the stored vectors ({min_cosine} "
+                f"needed). The vectors were made by another model, or with another prefix ({flag}) or "
+                f"normalisation ({how}); pass the model and prefix that made them"
+            )
     return replace(embeddings, model=handle, model_fingerprint=handle.fingerprint())

@@ -132,6 +132,9 @@ class Dataset:
 # and the fix (see diagnostics._validation).
 # --------------------------------------------------------------------------------------------------
 
+#: Domain names that would collide with the all-domains row of the tables (compared case-folded).
+RESERVED_DOMAINS = frozenset({"overall", "(overall)"})
+
 #: Fewer judged queries than this in a domain gives a warning: its confidence interval will be wide.
 MIN_JUDGED_QUERIES = 10
 
@@ -184,6 +187,11 @@ def _as_domain(value: object, default: str | None, *, where: str) -> str:
         raise InputError(
             f"{where}: the domain is {len(value.strip())} characters long; a domain is a short name "
             f"(at most {MAX_ID_LENGTH} characters) such as 'legal'; shorten it"
+        )
+    if value.strip().casefold() in RESERVED_DOMAINS:
+        raise InputError(
+            f"{where}: the domain {value.strip()!r} is reserved for the row of all domains together; "
+            "rename that domain (e.g. 'overall-docs')"
         )
     return value.strip()
 

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LazyModel",
+    "adapter_base",
     "ProgressCallback",
     "document_texts",
     "encode_dataset",
@@ -146,10 +147,26 @@ def _adapter_base(path: Path) -> str:
         ) from None
     if not isinstance(base, str) or not base.strip():
         raise InputError(f"adapter {_shown(path)!r}: base_model_name_or_path in {ADAPTER_CONFIG} is empty")
+    return _resolve_base(base, path)
+
+
+def _resolve_base(base: str, adapter_dir: Path) -> str:
+    """An adapter's base: an absolute path; else a path relative to the adapter's directory, then to the
+    working directory, when one exists there; else a hub name (resolved like any other)."""
     candidate = Path(base).expanduser()
-    if not candidate.is_absolute() and not _looks_like_path(base) and not candidate.exists():
-        return base  # a hub name, resolved like any other
-    return str(candidate if candidate.is_absolute() else (path / candidate).resolve())
+    if candidate.is_absolute():
+        return str(candidate)
+    for root in (adapter_dir, Path.cwd()):
+        if (root / candidate).is_dir():
+            return str((root / candidate).resolve())
+    return base
+
+
+def adapter_base(path: str | os.PathLike[str]) -> str | None:
+    """The base model named by the PEFT adapter at ``path`` (a path or a hub name), or None when ``path``
+    is not an adapter directory. For callers that must vet every file a model will read (the app)."""
+    directory = Path(path)
+    return _adapter_base(directory) if directory.is_dir() and _is_adapter_dir(directory) else None
 
 
 def _has_weights(path: Path) -> bool:

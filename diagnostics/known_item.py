@@ -21,7 +21,7 @@ Construction (per sampled document :math:`d`, at most ``docs_per_domain`` per do
 
 Scoring: with :math:`q` the query's vector, :math:`v` the re-encoded known item and :math:`D_j` the
 stored vectors of every other document, the known item's rank is
-:math:`r = 1 + |\{ j \ne d : q \cdot D_j > q \cdot v \}|` (ties in its favour), and its per-check
+:math:`r = 1 + |\{ j \ne d : q \cdot D_j \ge q \cdot v \}|` (ties count against it), and its per-check
 metrics are those of a query with one relevant document: nDCG@k :math:`= 1/\log_2(r + 1)` and
 MRR@k :math:`= 1/r` when :math:`r \le k`, Recall@k :math:`= [r \le k]`, else 0.
 
@@ -34,6 +34,7 @@ relevance judgments", SIGIR) — here the tuned model.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import zlib
 from collections import Counter
@@ -107,29 +108,49 @@ def _key(text: str) -> str:
 
 
 def _seed(random_state: int, key: str) -> NDArray[np.uint32]:
-    """A per-key seed, so that adding a document or a domain never changes the others' draws."""
+    """A per-key seed: a document's held-out sentence does not depend on the rest of the corpus."""
     return np.array([random_state & 0xFFFFFFFF, zlib.crc32(key.encode("utf-8", "surrogatepass"))], dtype=np.uint32)
+
+
+def _draw_order(random_state: int, doc_ids: Sequence[str]) -> NDArray[np.intp]:
+    """The order in which a domain's documents are examined: by a seeded hash of each document's id, so
+    adding or removing a document never reorders the others (a stable sample as a corpus grows)."""
+    salt = f"{random_state}\x00".encode()
+    keys = [hashlib.blake2b(salt + i.encode("utf-8", "surrogatepass"), digest_size=8).digest() for i in doc_ids]
+    return np.array(sorted(range(len(doc_ids)), key=keys.__getitem__), dtype=np.intp)
 
 
 def _sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
+def _leaks(held: str, item: str) -> bool:
+    """True when the held-out text is still in the known item (case, spacing and punctuation aside)."""
+    return bool(_norm(held)) and _norm(held) in _norm(item)
+
+
 def _passage(
     title: str, text: str, *, shared: Counter[str], rng: np.random.Generator
 ) -> tuple[str, str] | None:
-    """(held-out text, known item) for one document, or None when it gives no passage check."""
+    """(held-out text, known item) for one document, or None when it gives no passage check.
+
+    A sentence qualifies when it occurs once in the whole corpus (``shared`` counts every occurrence,
+    repeats inside one document included). A document none of whose sentences is shared elsewhere but that
+    has no qualifying sentence (too short, or a single one) gives up a span instead; a document that shares
+    a sentence with another gives no span, since a duplicated document has no single answer.
+    """
     sentences = _sentences(text)
+    counts = [shared[_key(s)] for s in sentences]
     usable = [
         i for i, s in enumerate(sentences)
-        if len(sentences) > 1 and shared[_key(s)] == 1 and len(_WORD.findall(s)) >= MIN_WORDS
+        if len(sentences) > 1 and counts[i] == 1 and len(_WORD.findall(s)) >= MIN_WORDS
     ]
     if usable:
         i = usable[int(rng.integers(len(usable)))]
         held, rest = sentences[i], " ".join(sentences[:i] + sentences[i + 1 :])
     else:
         words = text.split()
-        if len(words) < MIN_SPAN_TEXT_WORDS:
+        if len(words) < MIN_SPAN_TEXT_WORDS or any(c > 1 for c in counts):
             return None
         size = min(MAX_SPAN_WORDS, max(MIN_WORDS, len(words) // 4))
         start = int(rng.integers(len(words) - size + 1))
@@ -138,19 +159,18 @@ def _passage(
     n_title, n_held = _norm(title), _norm(held)
     keep_title = bool(n_title) and n_title not in n_held and n_held not in n_title
     item = f"{title} {rest}" if keep_title else rest
-    if len(_WORD.findall(rest)) < MIN_REST_WORDS:
+    if len(_WORD.findall(rest)) < MIN_REST_WORDS or _leaks(held, item):
         return None
     return held, item
 
 
 def _title(title: str, text: str, *, titles: Counter[str]) -> tuple[str, str] | None:
-    """(title, body without it) for one document whose title is unique, or None."""
+    """(title, body without any copy of it) for one document whose title is unique, or None."""
     key = _norm(title)
     if not key or titles[_key(title)] != 1 or len(_WORD.findall(title)) < 2:
         return None
-    body = text.replace(title, " ", 1) if title in text else text
-    body = " ".join(body.split())
-    if len(_WORD.findall(body)) < MIN_REST_WORDS or _norm(body) == key:
+    body = " ".join(re.sub(re.escape(title.strip()), " ", text, flags=re.IGNORECASE).split())
+    if len(_WORD.findall(body)) < MIN_REST_WORDS or _leaks(title, body):
         return None
     return title, body
 
@@ -173,8 +193,9 @@ def build_known_items(
         them when a domain has fewer): documents are examined in a seeded random order until this
         many gave checks. 0 builds no checks.
     random_state : int, default 0
-        Seed of the sample and of the held-out sentences. Draws are keyed by domain and document id,
-        so the same document gives the same check whatever else the corpus holds.
+        Seed of the sample and of the held-out sentences. Draws are keyed by document id: the same
+        document gives the same check whatever else the corpus holds, and adding a document to a domain
+        changes its sample by at most that document.
     constructions : sequence of {"passage", "title"}, default both
 
     Returns
@@ -197,7 +218,7 @@ def build_known_items(
     domains = docs["domain"].astype(str).tolist()
     shared: Counter[str] = Counter()
     if "passage" in constructions:
-        shared.update(key for text in texts for key in {_key(s) for s in _sentences(text)})
+        shared.update(_key(s) for text in texts for s in _sentences(text))
     title_counts: Counter[str] = Counter(_key(t) for t in titles) if "title" in constructions else Counter()
 
     by_domain: dict[str, list[int]] = {}
@@ -207,7 +228,7 @@ def build_known_items(
     coverage: list[dict[str, object]] = []
     for domain in dataset.domains:
         rows = by_domain.get(domain, [])
-        order = np.random.default_rng(_seed(random_state, f"domain:{domain}")).permutation(len(rows))
+        order = _draw_order(random_state, [ids[r] for r in rows])
         picked: list[tuple[int, list[tuple[str, str, str]]]] = []
         n_eligible = n_examined = 0
         for position in order if docs_per_domain else ():
@@ -270,10 +291,10 @@ def rank_known_items(
     Returns
     -------
     ranks : ndarray of shape (n_checks,), int64
-        :math:`r = 1 + |\{j \ne d : q \cdot D_j > q \cdot v\}|`, 1-based, ties in the item's favour.
+        :math:`r = 1 + |\{j \ne d : q \cdot D_j \ge q \cdot v\}|`, 1-based; ties count against the item.
     top : ndarray of shape (n_checks, k), int64
         The top-``k`` document rows of each check (the known item at its own row), by decreasing
-        score, ties by increasing row.
+        score, ties by increasing row with the known item after the others (as its rank counts them).
     top_scores : ndarray of shape (n_checks, k), float32
         Their cosines.
     """
@@ -292,11 +313,13 @@ def rank_known_items(
         own = np.einsum("ij,ij->i", queries[start:stop], items[start:stop])
         local = np.arange(stop - start)
         scores[local, item_rows[start:stop]] = own
-        ranks[start:stop] = 1 + (scores > own[:, None]).sum(axis=1)
+        # ties count against the known item: rank = 1 + other documents scoring at least as high
+        ranks[start:stop] = (scores >= own[:, None]).sum(axis=1)
         part = np.argpartition(-scores, depth - 1, axis=1)[:, :depth] if depth < n_docs else \
             np.tile(np.arange(n_docs), (stop - start, 1))
         part_scores = np.take_along_axis(scores, part, axis=1)
-        order = np.lexsort((part, -part_scores), axis=1)
+        is_item = part == item_rows[start:stop, None]  # among equal scores the known item comes last, as ranked
+        order = np.lexsort((part, is_item, -part_scores), axis=1)
         top[start:stop] = np.take_along_axis(part, order, axis=1)
         top_scores[start:stop] = np.take_along_axis(part_scores, order, axis=1)
         if progress is not None:

@@ -92,7 +92,8 @@ class BM25:
         """Rank of each known item among all documents, its own row scored on ``items`` instead.
 
         Same rule as :func:`diagnostics.known_item.rank_known_items`: 1 + the number of other
-        documents that score strictly higher. The index's idf and mean length are kept (the held-out
+        documents that score at least as high (ties count against the item, so a check whose words
+        match no document ranks last rather than first). The index's idf and mean length are kept (the held-out
         text's words still count in them: a negligible leak at corpus scale).
         """
         n = len(queries)
@@ -107,7 +108,8 @@ class BM25:
             block = np.asarray((q[start:stop] @ weights_t).toarray(), dtype=np.float32)
             local = np.arange(stop - start)
             block[local, item_rows[start:stop]] = own[start:stop]
-            ranks[start:stop] = 1 + (block > own[start:stop, None].astype(np.float32)).sum(axis=1)
+            # ties count against the item: a query that matches nothing scores 0 everywhere and ranks last
+            ranks[start:stop] = (block >= own[start:stop, None].astype(np.float32)).sum(axis=1)
             if progress is not None:
                 progress(stop, n)
         return ranks

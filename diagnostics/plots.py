@@ -67,7 +67,7 @@ def delta_ci_figure(domains: pd.DataFrame, *, metric: str = "ndcg@10") -> go.Fig
     """
     table = domains.iloc[::-1].reset_index(drop=True)
     evidence = table["evidence"].astype(str) if "evidence" in table.columns else \
-        pd.Series(["judged"] * len(table))
+        pd.Series(["judged" if n else "none" for n in table["n_queries"]])
     fig = go.Figure()
     series = (("judged queries", "", "circle", 0.0, "judged"), ("known-item checks", "ki_", "diamond", -0.25,
                                                                    "synthetic"))

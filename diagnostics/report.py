@@ -81,7 +81,7 @@ def summary_frame(result: Comparison, *, metric: str | None = None) -> pd.DataFr
     columns: dict[str, Any] = {
         "domain": t["domain"],
         "verdict": t["verdict"],
-        "evidence": t["evidence"] if "evidence" in t.columns else "judged",
+        "evidence": t["evidence"] if "evidence" in t.columns else "none",
         "queries": t["n_queries"],
         "docs": t["n_docs"],
         f"{metric} base": t[f"{metric}_base"].round(3),

@@ -134,7 +134,7 @@ class Comparison:
             "n_queries": int(row["n_queries"]),
             "n_docs": int(row["n_docs"]),
             "verdict": str(row["verdict"]),
-            "evidence": str(row.get("evidence", "judged" if int(row["n_queries"]) else "none")),
+            "evidence": str(row.get("evidence", "none")),
             "reasons": [r for r in str(row["reasons"]).split("\n") if r],
         }
         for m in METRICS:
@@ -205,8 +205,21 @@ def save_comparison(result: Comparison, store: RunStore | None = None) -> Compar
 def _from_saved(saved: SavedRun, tables: Sequence[str] | None = None) -> Comparison:
     names = [name for name in (*TABLES, *OPTIONAL_TABLES) if tables is None or name in tables]
     read = {name: saved.table(name) for name in names if saved.has_table(name)}
+    if "domains" in read and "evidence" not in read["domains"].columns:
+        read["domains"] = _with_legacy_evidence(read["domains"], saved.manifest)
     arrays = {name: saved.array(name) for name in (*ARRAYS, *OPTIONAL_ARRAYS) if saved.has_array(name)}
     return Comparison(run_id=saved.run_id, manifest=saved.manifest, tables=read, arrays=arrays)
+
+
+def _with_legacy_evidence(domains: pd.DataFrame, manifest: dict[str, Any]) -> pd.DataFrame:
+    """A run saved before verdicts recorded their evidence (engine 1): ``judged`` where the domain had
+    enough judged queries, else ``none`` — its PASS or WARN then rested on label-free signals alone, which
+    the evidence column now says instead of implying judgements."""
+    minimum = int(manifest.get("config", {}).get("retrieval_min_queries", 5))
+    judged = pd.to_numeric(domains["n_queries"], errors="coerce").fillna(0) >= minimum
+    out = domains.copy()
+    out["evidence"] = np.where(judged, "judged", "none")
+    return out
 
 
 def load_comparison(run_id: str, *, store: RunStore | None = None, tables: Sequence[str] | None = None) -> Comparison:

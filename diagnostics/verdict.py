@@ -17,10 +17,12 @@ With judged evidence:
   drop above ``retrieval_warn_relative_drop`` that is not significant (too few queries to tell).
 * **PASS** — otherwise. Known-item checks, where they ran, are a second opinion listed as a note.
 
-With synthetic evidence, the same three rules on the known-item figures, with ``known_item_alpha``,
-``known_item_fail_relative_drop`` (higher than the judged one by default: such checks reward word
-overlap and penalise the model that departs from the rest) and ``known_item_warn_relative_drop``;
-Holm runs across the domains' known-item p-values, a family apart from the judged one.
+With synthetic evidence, the same three rules on the known-item figures, with ``known_item_alpha`` and
+``known_item_warn_relative_drop``; Holm runs across the domains' known-item p-values, a family apart from
+the judged one. By default a synthetic drop can WARN but never FAIL — only judged retrieval fails a
+domain, since such checks reward word overlap and penalise the model that departs from the rest; a
+team that wants them to gate opts in with ``known_item_can_fail`` (then FAIL above
+``known_item_fail_relative_drop``).
 
 In every case, collapse and merge flags, low neighbourhood overlap, low query top-k overlap and a
 fall in domain consistency are *notes* that say where to look: change is not damage, and they never
@@ -88,7 +90,8 @@ def format_delta(metric: str, row: Mapping[str, Any], *, prefix: str = "") -> st
 
 def evidence_of(row: Mapping[str, Any], config: Config) -> str:
     """``"judged"``, ``"synthetic"`` or ``"none"``: what a row of the domain table can rest on."""
-    if _count(row.get("n_queries", 0)) >= config.retrieval_min_queries:
+    if _count(row.get("n_queries", 0)) >= config.retrieval_min_queries and \
+            math.isfinite(_num(row.get(f"{config.retrieval_metric}_delta"))):
         return "judged"
     if _count(row.get(f"{_KI}n_docs", 0)) >= config.known_item_min_docs and \
             math.isfinite(_num(row.get(f"{_KI}{config.retrieval_metric}_delta"))):
@@ -132,6 +135,9 @@ def _drop_verdict(
     significant = not math.isnan(p_holm) and p_holm < alpha
     if significant and delta < 0 and rel > fail:
         return "FAIL", f"a significant drop of {rel:.1%}, above the {fail:.0%} FAIL threshold"
+    if significant and delta < 0 and math.isinf(fail):
+        return "WARN", (f"a significant drop of {rel:.1%} (synthetic evidence warns but does not fail unless "
+                        "[known_item] can_fail is set)")
     if significant and delta < 0:
         return "WARN", f"a significant drop of {rel:.1%}, below the {fail:.0%} FAIL threshold"
     if delta < 0 and rel > warn:
@@ -213,8 +219,9 @@ def domain_verdict(domain: str, row: Mapping[str, Any], config: Config) -> tuple
              for f in _label_free_findings(row, config)]
     if evidence == "synthetic":
         n_docs = _count(row.get(f"{_KI}n_docs"))
+        fail = config.known_item_fail_relative_drop if config.known_item_can_fail else math.inf
         verdict, finding = _drop_verdict(
-            row, metric, prefix=_KI, alpha=config.known_item_alpha, fail=config.known_item_fail_relative_drop,
+            row, metric, prefix=_KI, alpha=config.known_item_alpha, fail=fail,
             warn=config.known_item_warn_relative_drop, units=f"{n_docs} checked documents",
         )
         reasons = [f"{domain}: {format_delta(metric, row, prefix=_KI)} on known-item checks synthesised from "

@@ -147,3 +147,18 @@ def most_regressed_query(result: Comparison) -> str:
 
 def most_changed_doc(result: Comparison) -> str:
     return str(most_changed_docs(result, n=1)["doc_id"].iat[0])
+
+
+def as_legacy(result: Comparison) -> Comparison:
+    """``result`` as engine 1 saved it: no evidence, no known-item figures or checks, no ``*_model`` keys in
+    the manifest's models, no ``evidence`` section. For the tests that old runs still open."""
+    domains = result.tables["domains"]
+    dropped = [c for c in domains.columns if c == "evidence" or c.startswith("ki_") or c == "known_item_status"]
+    tables = {**{k: v for k, v in result.tables.items() if k != "known_items"},
+              "domains": domains.drop(columns=dropped)}
+    manifest = {k: v for k, v in result.manifest.items() if k != "evidence"}
+    manifest["models"] = {k: v for k, v in manifest["models"].items()
+                          if not k.endswith(("_model", "_model_fingerprint", "_source"))}
+    manifest["params"] = {k: v for k, v in manifest["params"].items() if k != "known_item"}
+    arrays = {k: v for k, v in result.arrays.items() if not k.startswith("ki_")}
+    return Comparison(run_id="0123456789abcdef", manifest=manifest, tables=tables, arrays=arrays)

@@ -466,6 +466,19 @@ def test_queries_lists_the_synthetic_checks_and_opens_one(sample: Comparison) ->
         assert (hit["rank"].tolist() == [rank]) if rank <= len(top) else hit.empty
 
 
+@pytest.mark.parametrize("page", INNER)
+def test_a_run_saved_before_evidence_opens_on_every_page(
+    page: str, untrusted: tuple[Comparison, dict[str, str]], runs_dir: Path
+) -> None:
+    from _runs import as_legacy
+
+    from diagnostics.result import save_comparison
+
+    legacy = save_comparison(as_legacy(untrusted[0]), RunStore(runs_dir))
+    at = open_app(page, run=legacy.run_id)
+    assert titles(at) == [PAGES[page][1]]
+
+
 def test_a_link_to_a_check_opens_the_checks(sample: Comparison) -> None:
     check = str(sample.tables["known_items"]["check_id"].iloc[3])
     at = open_app("queries", run=sample.run_id, query=check)

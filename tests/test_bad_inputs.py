@@ -334,6 +334,8 @@ BAD: list[Bad] = [
         _corpus_line('{"_id": "legal-99", "text": 42}')),
     Bad("domain-not-string", "a domain that is an object", r"the domain must be a string, found dict",
         _corpus_line('{"_id": "legal-99", "text": "t", "domain": {"name": "legal"}}')),
+    Bad("domain-reserved", "a domain named like the all-domains row", r"the domain 'Overall' is reserved",
+        _corpus_line('{"_id": "legal-99", "text": "t", "domain": "Overall"}')),
     Bad("columns-case", "fields `_id` and `_ID` in one file", r"has the columns '_id' and '_ID'",
         _corpus_line('{"_id": "legal-99", "_ID": "x", "text": "t"}')),
     Bad("corpus-missing", "a directory without corpus.jsonl or docs table", r"holds neither corpus\.jsonl",
@@ -744,6 +746,26 @@ def test_model_paths_are_confined_too(roots: tuple[Path, Path], tmp_path: Path) 
     with pytest.raises(InputError, match="outside the data folders"):
         run_paths(_Progress(), [str(f.ds)], base="/etc/", tuned=str(f.tuned), base_is_vectors=False,
                   tuned_is_vectors=True, k=5, projection=False)
+
+
+def test_an_adapters_base_path_is_confined_too(roots: tuple[Path, Path], tmp_path: Path) -> None:
+    """A PEFT adapter inside the data roots may not name a base model outside them."""
+    from ui.runner import model_or_path
+
+    data, _ = roots
+    outside = tmp_path / "elsewhere" / "base"
+    outside.mkdir(parents=True)
+    adapter = data / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"")
+    for base, allowed in ((str(outside), False), ("../../elsewhere/base", False),
+                          ("sentence-transformers/all-MiniLM-L6-v2", True)):
+        (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": base}), encoding="utf-8")
+        if allowed:
+            assert model_or_path(str(adapter)) == str(adapter.resolve())
+        else:
+            with pytest.raises(InputError, match="outside the data folders"):
+                model_or_path(str(adapter))
 
 
 def test_upload_limit_setting(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,8 @@ bm25s, and the checks end to end with the real bundled model."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -68,6 +70,36 @@ def test_a_passage_check_holds_one_sentence_out_of_its_document() -> None:
     assert check["item_text"].startswith("Warehouse lease ")  # the title stays: it does not overlap the query
     assert len(check["item_text"]) == len("Warehouse lease ") + len(LEGAL) - len(check["query"]) - 1
     assert (check["domain"], check["doc_row"], check["construction"]) == ("legal", 0, "passage")
+
+
+def test_a_check_can_never_be_won_by_string_identity() -> None:
+    """The held-out text must not survive in the known item: not as a repeat inside the document, not through
+    a title written in another case, not through a duplicated document's span."""
+    repeat = "Aspirin reduces fever in adults quickly."
+    ds = dataset_of([
+        ("rep", "", f"{repeat} Short one. {repeat}", "a"),
+        ("case", "Acute Kidney Injury", "Acute kidney injury (AKI) is a sudden loss of kidney function in "
+                                        "hospital patients. Acute Kidney Injury is common after surgery.", "a"),
+        ("dup-1", "", ONE_LINE, "a"),
+        ("dup-2", "", ONE_LINE, "a"),
+    ])
+    checks = build_known_items(ds).checks.set_index("check_id")
+    assert "passage:rep" not in checks.index  # its only long sentence occurs twice
+    assert "passage:dup-1" not in checks.index and "passage:dup-2" not in checks.index
+    title = checks.loc["title:case"]
+    assert "kidney injury" not in title["item_text"].lower()  # every copy, whatever its case
+    for check in checks.itertuples():
+        assert " ".join(re.findall(r"\w+", check.query.lower())) not in \
+            " ".join(re.findall(r"\w+", check.item_text.lower())), check.check_id
+
+
+def test_adding_a_document_changes_a_domains_sample_by_at_most_that_document() -> None:
+    docs = [(f"d{i}", "", f"Sentence one of document {i} is here. Sentence two of document {i} follows.", "a")
+            for i in range(200)]
+    before = set(build_known_items(dataset_of(docs), docs_per_domain=50).checks["doc_id"])
+    grown = docs + [("new", "", "A brand new sentence arrives here today. And a second one follows it.", "a")]
+    after = set(build_known_items(dataset_of(grown), docs_per_domain=50).checks["doc_id"])
+    assert len(before - after) <= 1 and after - before <= {"new"}
 
 
 def test_a_sentence_shared_with_another_document_is_never_held_out() -> None:
@@ -166,11 +198,12 @@ def test_rank_by_hand_with_the_items_own_vector_replaced() -> None:
     assert ranks.tolist() == [1]
 
 
-def test_ties_count_in_the_known_items_favour() -> None:
+def test_ties_count_against_the_known_item() -> None:
     docs = np.eye(3, dtype=np.float32)
     q = np.array([[1.0, 0.0, 0.0]], dtype=np.float32)
-    ranks, _, _ = rank_known_items(q, np.array([[1.0, 0.0, 0.0]], np.float32), docs, np.array([1]), k=2)
-    assert ranks.tolist() == [1]
+    ranks, top, _ = rank_known_items(q, np.array([[1.0, 0.0, 0.0]], np.float32), docs, np.array([1]), k=2)
+    assert ranks.tolist() == [2]  # doc 0 scores as high as the known item: it counts first
+    assert top.tolist() == [[0, 1]]  # and the top list agrees
 
 
 def test_ranks_agree_with_exact_top_k_on_the_substituted_corpus() -> None:
@@ -243,14 +276,22 @@ def test_bm25_equals_bm25s_lucene_up_to_its_constant_factor() -> None:
         np.testing.assert_allclose(ours, (0.9 + 1.0) * theirs, rtol=1e-5, atol=1e-6, err_msg=query)
 
 
+def test_bm25_ranks_a_check_that_matches_nothing_last() -> None:
+    index = BM25(["alpha beta gamma delta", "epsilon zeta eta theta", "iota kappa lambda mu zorblax"])
+    assert index.rank_known_items(["zorblax"], ["iota kappa lambda mu"], np.array([2])).tolist() == [3]
+
+
 def test_bm25_ranks_each_known_item_with_its_own_text_replaced() -> None:
     index = BM25(TEXTS)
-    # the item (row 3) searched without the words the query shares with it: it falls behind row 5
+    # the item (row 3) searched without the words the query shares with it scores 0: behind row 5, and tied
+    # with the four others, which count against it
     ranks = index.rank_known_items(["bank interest rates"], ["raised again"], np.array([3]))
-    assert ranks.tolist() == [2]
+    assert ranks.tolist() == [6]
+    ranks = index.rank_known_items(["bank interest rates"], ["the bank raised rates"], np.array([3]))
+    assert ranks.tolist() == [2]  # two of the three words: behind row 5 (all three), ahead of the rest
     full = index.rank_known_items(["bank interest rates"], [TEXTS[3]], np.array([3]))
     scores = index.scores(["bank interest rates"])[0]
-    assert full.tolist() == [1 + int((np.delete(scores, 3) > scores[3]).sum())]
+    assert full.tolist() == [1 + int((np.delete(scores, 3) >= scores[3]).sum())]
     with pytest.raises(InputError, match="1 items and 2 rows for 1 queries"):
         index.rank_known_items(["a"], ["b"], np.array([0, 1]))
 
@@ -413,6 +454,10 @@ def test_the_consistency_check_catches_a_model_that_did_not_make_the_vectors(bas
     with pytest.raises(InputError, match=r"another prefix \(--doc-prefix\)"):
         attach_model(dataset, base, base_model_path, vectors_label="base.parquet", role="base",
                      doc_prefix="passage: ")
+    with pytest.raises(InputError, match=r"re-encoding 32 sampled queries gives a mean cosine of 0\.\d{4} .*"
+                                         r"another prefix \(--query-prefix\)"):
+        attach_model(dataset, base, base_model_path, vectors_label="base.parquet", role="base",
+                     query_prefix="query: ")
     narrow = replace(base, docs=np.ascontiguousarray(base.docs[:, :128]))
     with pytest.raises(InputError, match=r"makes 384-dimensional vectors but narrow\.parquet holds 128-dimensional"):
         attach_model(dataset, narrow, base_model_path, vectors_label="narrow.parquet", role="base")

@@ -193,3 +193,32 @@ def test_loading_unknown_or_malformed_ids() -> None:
     for bad in ("../x", "/etc/passwd", "", "0123456789ABCDEF"):
         with pytest.raises(InputError, match="is not valid: a run id is 16 lower-case hexadecimal characters"):
             load_comparison(bad)
+
+
+def test_a_run_saved_before_evidence_opens_with_its_evidence_derived(
+    result: Comparison, data: tuple[Dataset, Embeddings, Embeddings]
+) -> None:
+    """Engine 1 wrote no evidence: a domain with judged queries rested on them; one without rested on nothing
+    (its PASS or WARN came from label-free signals) and now says so instead of implying judgements."""
+    from _runs import as_legacy
+    from test_compare import without_qrels
+
+    from diagnostics.report import html_report, summary_frame
+
+    legacy = save_comparison(as_legacy(result))
+    reopened = load_comparison(legacy.run_id)
+    assert set(reopened.domains["evidence"]) == {"judged"}
+    assert "known_items" not in reopened.tables and not any(a.startswith("ki_") for a in reopened.arrays)
+    check_schema(reopened.to_dict(), DOMAINS)
+    assert list(summary_frame(reopened).columns[:3]) == ["domain", "verdict", "evidence"]
+    assert "known-item Δ" not in summary_frame(reopened).columns
+    assert "<h2>Verdict" in html_report(reopened)
+
+    dataset, base, tuned = data
+    old = as_legacy(compare(without_qrels(dataset), base, tuned, projection=False))
+    legacy_domains = old.tables["domains"].assign(verdict="PASS")  # engine 1 passed them on label-free signals
+    old = Comparison(run_id="fedcba9876543210", manifest={**old.manifest, "verdict": "PASS"},
+                     tables={**old.tables, "domains": legacy_domains}, arrays=old.arrays)
+    reopened = load_comparison(save_comparison(old).run_id)
+    assert set(reopened.domains["evidence"]) == {"none"}
+    assert {d["evidence"] for d in reopened.to_dict()["domains"].values()} == {"none"}

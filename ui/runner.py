@@ -13,6 +13,7 @@ from typing import Any
 from diagnostics._validation import InputError
 from diagnostics.compare import compare_inputs, load_inputs
 from diagnostics.dataset import keep_judgements
+from diagnostics.encoding import adapter_base
 from diagnostics.result import Comparison
 from diagnostics.sample import SAMPLE_DIR
 from ui.data import bundled_sample
@@ -88,8 +89,15 @@ def _looks_like_path(text: str) -> bool:
 
 
 def model_or_path(text: str) -> str:
-    """A typed model: a path is confined to the data roots, a hub name passes as it is."""
-    return str(confine(text)) if _looks_like_path(text) else text.strip()
+    """A typed model: a path is confined to the data roots, a hub name passes as it is. A PEFT adapter's
+    base model, when the adapter names it by a path, must lie in the data roots too."""
+    if not _looks_like_path(text):
+        return text.strip()
+    path = confine(text)
+    base = adapter_base(path)
+    if base is not None and (Path(base).is_absolute() or Path(base).exists()):
+        confine(base)
+    return str(path)
 
 
 def run_sample(container: Any, *, k: int, projection: bool, judged_domains: Sequence[str] | None = None) -> Comparison:
