@@ -161,4 +161,4 @@ def as_legacy(result: Comparison) -> Comparison:
                           if not k.endswith(("_model", "_model_fingerprint", "_source"))}
     manifest["params"] = {k: v for k, v in manifest["params"].items() if k != "known_item"}
     arrays = {k: v for k, v in result.arrays.items() if not k.startswith("ki_")}
-    return Comparison(run_id="0123456789abcdef", manifest=manifest, tables=tables, arrays=arrays)
+    return Comparison(run_id="00000000000000e1", manifest=manifest, tables=tables, arrays=arrays)

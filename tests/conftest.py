@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,10 +11,11 @@ from bench._data import beir_root
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# One encoding cache for the whole session (and the servers it starts): entries are keyed by model
-# fingerprint and text, so every test still sees the vectors it would compute, once. Tests of the cache
-# itself pass their own cache_dir.
-os.environ.setdefault("EMBDIFF_CACHE", tempfile.mkdtemp(prefix="embdiff-test-cache-"))
+# One encoding cache for every test session (and the servers they start), kept in .pytest_cache: entries
+# are keyed by model fingerprint and text, so a test still gets exactly the vectors it would compute, and
+# the fast loop does not re-encode the sample's known-item checks each time. Tests of the cache itself pass
+# their own cache_dir.
+os.environ.setdefault("EMBDIFF_CACHE", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "embeddings"))
 
 REPO = Path(__file__).resolve().parents[1]
 BEIR_ROOT = beir_root()

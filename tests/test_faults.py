@@ -448,7 +448,7 @@ def test_the_app_reports_a_damaged_run_and_keeps_showing_the_others(small: tuple
     assert any(f"saved run {manifest_hurt.run_id} is damaged: its manifest cannot be read" in e
                for e in shown(at.error)), shown(at.error)
     at = open_page("overview", run=healthy.run_id)
-    banners = shown([*at.success, *at.warning, *at.error])
+    banners = shown([*at.success, *at.warning, *at.error, *at.info])
     assert f"Verdict: {healthy.verdict}" in banners and not any("damaged" in b for b in banners)
     at = open_page("load")
     assert any(w.startswith(f"{manifest_hurt.run_id}: saved run {manifest_hurt.run_id} is damaged")
