@@ -15,9 +15,12 @@ Construction (per sampled document :math:`d`, at most ``docs_per_domain`` per do
   no such sentence but at least :data:`MIN_SPAN_TEXT_WORDS` words gives up a contiguous span of a
   quarter of its words instead. The title is kept in the known item unless it overlaps the held-out
   text.
-* **title** (known-item query simulation, Azzopardi, de Rijke & Balog 2007, "Building simulated
-  queries for known-item topics", SIGIR): where a document's title is unique in the corpus, the
-  title is the query and the known item is the document's body without the title.
+* **title**: where a document's title is unique in the corpus, the title is the query and the known
+  item is the document's body without any copy of the title.
+* **keywords** (known-item query simulation, Azzopardi, de Rijke & Balog 2007, "Building simulated
+  queries for known-item topics", SIGIR): :data:`KEYWORD_TERMS` of the document's content terms drawn
+  with probability proportional to tf · idf are the query — short, keyword-style, like a searcher's —
+  and the known item is the document as stored.
 
 Scoring: with :math:`q` the query's vector, :math:`v` the re-encoded known item and :math:`D_j` the
 stored vectors of every other document, the known item's rank is
@@ -44,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from diagnostics._validation import InputError
 from diagnostics.dataset import Dataset
@@ -59,8 +63,13 @@ __all__ = [
     "document_scores",
 ]
 
-#: The two constructions, in the order they are built.
-CONSTRUCTIONS = ("passage", "title")
+#: The constructions, in the order they are built.
+CONSTRUCTIONS = ("passage", "title", "keywords")
+#: Terms of a keyword query, and the fewest distinct content terms a document needs to give one.
+KEYWORD_TERMS = 4
+MIN_KEYWORD_VOCABULARY = 8
+#: Documents whose terms give the document frequencies of the keyword draw (all of them in smaller corpora).
+DF_SAMPLE = 20_000
 #: Fewest words of a held-out sentence (shorter ones are rarely answerable).
 MIN_WORDS = 5
 #: Fewest words a document needs to give up a span when it has no usable sentence.
@@ -72,6 +81,7 @@ MAX_SPAN_WORDS = 30
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WORD = re.compile(r"\w+")
+_TERM = re.compile(r"[^\W\d_]{3,}")  # content-term candidates: letters only, 3+ of them
 _BLOCK = 128  # checks per matrix product: 128 x n_docs float32 scores in memory at once
 
 
@@ -175,6 +185,34 @@ def _title(title: str, text: str, *, titles: Counter[str]) -> tuple[str, str] | 
     return title, body
 
 
+def _terms(text: str) -> list[str]:
+    """Lower-case content terms of a text: letters only, 3+ characters, no English stop word."""
+    return [t for t in _TERM.findall(text.lower()) if t not in ENGLISH_STOP_WORDS]
+
+
+def _keywords(
+    title: str, text: str, *, df: Counter[str], n_docs: int, rng: np.random.Generator
+) -> tuple[str, str] | None:
+    """(keyword query, the document as stored) for one document, or None when it has too few terms.
+
+    ``KEYWORD_TERMS`` distinct terms are drawn without replacement with probability proportional to
+    tf · idf, idf = ln(N / df) — the discriminative term selection of Azzopardi, de Rijke & Balog 2007 —
+    and written in document order. The document is not changed: the query is its own words, not a string
+    of it, and the check asks whether a model still finds a document from a few of its distinctive terms.
+    """
+    document = f"{title} {text}" if title else text
+    terms = _terms(document)
+    counts = Counter(terms)
+    if len(counts) < MIN_KEYWORD_VOCABULARY:
+        return None
+    vocabulary = list(counts)  # first-occurrence order
+    weights = np.array([counts[t] * np.log((n_docs + 1) / max(df[t], 1)) for t in vocabulary], dtype=np.float64)
+    if not (weights > 0).sum() >= KEYWORD_TERMS:
+        return None
+    picked = rng.choice(len(vocabulary), size=KEYWORD_TERMS, replace=False, p=weights / weights.sum())
+    return " ".join(vocabulary[i] for i in sorted(picked)), document
+
+
 def build_known_items(
     dataset: Dataset,
     *,
@@ -196,7 +234,7 @@ def build_known_items(
         Seed of the sample and of the held-out sentences. Draws are keyed by document id: the same
         document gives the same check whatever else the corpus holds, and adding a document to a domain
         changes its sample by at most that document.
-    constructions : sequence of {"passage", "title"}, default both
+    constructions : sequence of {"passage", "title", "keywords"}, default all three
 
     Returns
     -------
@@ -220,6 +258,11 @@ def build_known_items(
     if "passage" in constructions:
         shared.update(_key(s) for text in texts for s in _sentences(text))
     title_counts: Counter[str] = Counter(_key(t) for t in titles) if "title" in constructions else Counter()
+    df: Counter[str] = Counter()
+    n_df = min(len(ids), DF_SAMPLE)
+    if "keywords" in constructions:  # idf only weighs the draw of terms: a seeded sample of documents will do
+        rows_df = np.random.default_rng(random_state).choice(len(ids), size=n_df, replace=False)
+        df.update(t for r in rows_df for t in set(_terms(f"{titles[r]} {texts[r]}")))
 
     by_domain: dict[str, list[int]] = {}
     for row, domain in enumerate(domains):
@@ -244,6 +287,11 @@ def build_known_items(
                 title = _title(titles[row], texts[row], titles=title_counts)
                 if title is not None:
                     made.append(("title", *title))
+            if "keywords" in constructions:
+                rng = np.random.default_rng(_seed(random_state, f"keywords:{ids[row]}"))
+                keywords = _keywords(titles[row], texts[row], df=df, n_docs=n_df, rng=rng)
+                if keywords is not None:
+                    made.append(("keywords", *keywords))
             if made:
                 n_eligible += 1
                 picked.append((row, made))
@@ -416,13 +464,19 @@ def run_known_items(
     checks = built.checks.copy()
     rows = checks["doc_row"].to_numpy(np.int64)
     queries, items = checks["query"].tolist(), checks["item_text"].tolist()
+    stored_as_is = (checks["construction"] == "keywords").to_numpy(np.int8)
     tops: dict[str, NDArray[np.int64]] = {}
     scores: dict[str, NDArray[np.float32]] = {}
     for side, model, docs in (("base", base_model, base_docs), ("tuned", tuned_model, tuned_docs)):
         handle = model if isinstance(model, LazyModel) else LazyModel(model)  # type: ignore[arg-type]
         stage = f"known-item: encode {side}"
         q = encode_texts(queries, handle, prefix=query_prefix, progress=progress, stage=f"{stage} queries")
-        v = encode_texts(items, handle, prefix=doc_prefix, progress=progress, stage=f"{stage} items")
+        # a keyword check's known item is the document as stored: only the other kinds re-encode theirs
+        v = np.array(docs[rows], dtype=np.float32, copy=True)
+        changed = np.flatnonzero(stored_as_is == 0)
+        if len(changed):
+            v[changed] = encode_texts([items[i] for i in changed], handle, prefix=doc_prefix, progress=progress,
+                                      stage=f"{stage} items")
         if len(checks):
             ranks, tops[side], scores[side] = rank_known_items(q, v, docs, rows, k=k,
                                                                progress=report(f"known-item: rank {side}"))

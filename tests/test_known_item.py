@@ -4,6 +4,7 @@ bm25s, and the checks end to end with the real bundled model."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -146,6 +147,25 @@ def test_the_title_is_left_out_of_the_item_when_it_repeats_the_held_out_text() -
             break
     else:
         pytest.fail("no seed held out the first sentence")
+
+
+def test_keyword_queries_are_distinctive_terms_of_the_document_as_stored() -> None:
+    checks = build_known_items(corpus()).checks.set_index("check_id")
+    check = checks.loc["keywords:lease-1"]
+    terms = check["query"].split()
+    document = f"Warehouse lease {LEGAL}"
+    words = re.findall(r"[a-z]+", document.lower())
+    assert len(terms) == len(set(terms)) == 4 and all(t in words for t in terms)
+    assert sorted(terms, key=words.index) == terms  # in document order
+    assert not {"the", "and", "all", "each"} & set(terms)  # no stop words
+    assert check["item_text"] == document  # the document as stored: nothing is held out
+    assert "keywords:short" not in checks.index  # too few distinct content terms
+    again = build_known_items(corpus()).checks.set_index("check_id")
+    assert again.loc["keywords:lease-1", "query"] == check["query"]
+    other = build_known_items(corpus(), random_state=5).checks.set_index("check_id")
+    queries = {build_known_items(corpus(), random_state=r).checks.set_index("check_id").loc["keywords:lease-1", "query"]
+               for r in range(6)}
+    assert len(queries) > 1 and other.loc["keywords:lease-1", "doc_id"] == "lease-1"
 
 
 def test_sampling_is_seeded_stratified_and_keyed_by_document() -> None:
@@ -406,7 +426,7 @@ def test_identical_models_give_every_synthetic_delta_exactly_zero(sample_runs: d
             assert row[f"ki_{metric}_delta"] == 0.0 and row[f"ki_{metric}_p_value"] == 1.0, (domain, metric)
     checks = result.tables["known_items"]  # type: ignore[attr-defined]
     assert (checks["rank_base"] == checks["rank_tuned"]).all()
-    assert set(checks["construction"]) == {"passage", "title"}
+    assert set(checks["construction"]) == {"passage", "title", "keywords"}
     assert (checks["rank_bm25"] >= 1).all() and checks["ndcg@10_bm25"].between(0, 1).all()
 
 
@@ -461,3 +481,52 @@ def test_the_consistency_check_catches_a_model_that_did_not_make_the_vectors(bas
     narrow = replace(base, docs=np.ascontiguousarray(base.docs[:, :128]))
     with pytest.raises(InputError, match=r"makes 384-dimensional vectors but narrow\.parquet holds 128-dimensional"):
         attach_model(dataset, narrow, base_model_path, vectors_label="narrow.parquet", role="base")
+
+
+class HashModel:
+    """A stand-in encoder (deterministic vectors from each text's hash) that records what it encoded."""
+
+    def __init__(self, dim: int = 16) -> None:
+        self.dim, self.seen = dim, []
+
+    def encode(self, texts: list[str], **kwargs: object) -> np.ndarray:
+        import hashlib
+
+        self.seen.extend(texts)
+        out = np.stack([np.random.default_rng(int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little"))
+                        .normal(size=self.dim) for t in texts])
+        return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+    def state_dict(self) -> dict[str, object]:
+        import torch
+
+        return {"dim": torch.tensor([self.dim])}
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(())
+
+
+def test_run_known_items_encodes_queries_and_changed_items_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from diagnostics.encoding import document_texts
+    from diagnostics.known_item import run_known_items
+
+    monkeypatch.setenv("EMBDIFF_CACHE", str(tmp_path / "cache"))
+    ds = corpus()
+    model = HashModel()
+    docs = model.encode(document_texts(ds))
+    model.seen.clear()
+    run = run_known_items(ds, docs, docs, base_model=model, tuned_model=model,
+                          metrics=("ndcg@10", "mrr@10"), docs_per_domain=10, bm25=True)
+    checks = run.checks
+    keyword = checks[checks["construction"] == "keywords"]
+    assert len(keyword) and not set(keyword["item_text"]) & set(model.seen)  # stored vectors, not re-encoded
+    assert set(checks["query"]) <= set(model.seen)
+    assert set(checks.loc[checks["construction"] != "keywords", "item_text"]) <= set(model.seen)
+    q = model.encode(keyword["query"].tolist())
+    rows = keyword["doc_row"].to_numpy(np.int64)
+    expected, _, _ = rank_known_items(q, docs[rows], docs, rows, k=10)
+    assert keyword["rank_base"].tolist() == expected.tolist()
+    assert (checks["ndcg@10_delta"] == 0).all() and (checks["rank_bm25"] >= 1).all()
+    assert run.top_base.shape == (len(checks), 6) and (run.top_base == run.top_tuned).all()  # 6 documents
