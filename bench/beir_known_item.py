@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             "synthetic p(Holm)": s["ki_ndcg@10_p_holm"], "checked docs": int(s["ki_n_docs"]),
             "synthetic base": s["ki_ndcg@10_base"], "BM25 on checks": s["ki_ndcg@10_bm25"],
         }
-        for construction in ("passage", "title"):
+        for construction in ("passage", "title", "keywords"):
             part = by_construction[(by_construction["construction"] == construction) &
                                    (by_construction["domain"] == (d if d != "overall" else "(overall)"))]
             if len(part):
