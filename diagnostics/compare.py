@@ -44,6 +44,7 @@ from diagnostics.vectors import Embeddings, attach_vectors, load_vector_pair, lo
 from diagnostics.verdict import (
     EVIDENCE,
     KNOWN_ITEM_PREFIX,
+    calibration_note,
     domain_verdict,
     evidence_of,
     evidence_summary,
@@ -227,10 +228,13 @@ def _domain_table(
     verdicts: dict[str, str] = {}
     evidence: dict[str, str] = {}
     reasons_all: list[str] = []
+    calibration = calibration_note(rows[:-1], config)
     for row in rows[:-1]:
         verdict, reasons = domain_verdict(str(row["domain"]), row, config)
         verdicts[str(row["domain"])] = verdict
         evidence[str(row["domain"])] = row["evidence"] = evidence_of(row, config)
+        if calibration and row["evidence"] == "synthetic":
+            reasons.append(f"{row['domain']}: note — {calibration}")
         row["verdict"], row["reasons"] = verdict, "\n".join(reasons)
         if verdict != "PASS":
             reasons_all.extend(reasons)
@@ -241,6 +245,8 @@ def _domain_table(
     if not reasons_all:
         reasons_all = [f"every domain passed: {', '.join(domains)}"]
     reasons_all.insert(0, evidence_summary(evidence))
+    if calibration and "synthetic" in evidence.values():
+        reasons_all.insert(1, calibration)
     if pooled != "UNVERIFIED":
         reasons_all.append(overall_reasons[0])
     return pd.DataFrame(rows), overall, reasons_all

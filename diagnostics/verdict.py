@@ -37,13 +37,13 @@ when pooled is never a PASS, but only a domain can FAIL a run.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from diagnostics.config import Config
 
 __all__ = ["VERDICTS", "EVIDENCE", "KNOWN_ITEM_PREFIX", "domain_verdict", "evidence_of", "overall_verdict",
-           "format_delta", "evidence_summary"]
+           "format_delta", "evidence_summary", "calibration_note"]
 
 #: Verdicts from best to worst.
 VERDICTS = ("PASS", "WARN", "UNVERIFIED", "FAIL")
@@ -229,6 +229,26 @@ def domain_verdict(domain: str, row: Mapping[str, Any], config: Config) -> tuple
         return verdict, reasons + _bm25_note(domain, row, metric) + notes
     reasons = [f"{domain}: UNVERIFIED — {why}; {_unverified_fix(row, config)}"]
     return "UNVERIFIED", reasons + notes
+
+
+def calibration_note(rows: Sequence[Mapping[str, Any]], config: Config) -> str | None:
+    """Where a domain has both judgements and known-item checks, how far the checks' Δ fell from the
+    judged Δ: the one place a reviewer can see how this fine-tune's synthetic evidence reads against the
+    truth (checks tend to penalise the model that departs from the rest). None when no domain has both."""
+    metric = config.retrieval_metric
+    label = _LABEL.get(metric, metric)
+    pairs = []
+    for row in rows:
+        judged, checks = _num(row.get(f"{metric}_delta")), _num(row.get(f"{_KI}{metric}_delta"))
+        if evidence_of(row, config) == "judged" and math.isfinite(checks):
+            pairs.append((str(row["domain"]), checks, judged))
+    if not pairs:
+        return None
+    gap = sum(c - j for _, c, j in pairs) / len(pairs)
+    where = "; ".join(f"{d}: checks {_signed(c)}, judgements {_signed(j)}" for d, c, j in pairs)
+    direction = "lower" if gap < 0 else "higher"
+    return (f"calibration — where both exist ({where}), known-item checks read {label} {abs(gap):.3f} {direction} "
+            "than judgements; weigh synthetic verdicts with that in mind")
 
 
 def overall_verdict(verdicts: Mapping[str, str], *, pooled: str | None = None) -> str:

@@ -364,3 +364,4 @@ def test_check_on_the_sample_judged_only_on_its_tuned_domain(
                                            "bm25": True, "n_checks": len(load_comparison(doc["run_id"])
                                                                          .tables["known_items"])}
     assert "evidence: judged for clinical; synthetic for engineering, finance, hr, legal, support" in out
+    assert "calibration — where both exist (clinical: checks " in out  # how the checks read against the truth

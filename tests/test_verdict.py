@@ -337,3 +337,15 @@ def test_a_significant_drop_below_the_fail_threshold_is_warn_end_to_end(tmp_path
     assert result.reasons[0] == "evidence: judged for " + ", ".join(sorted(v for v in verdicts if v != "overall"))
     assert "below the 95% FAIL threshold" in result.reasons[1]
     assert result.manifest["config"]["retrieval_fail_relative_drop"] == 0.95
+
+
+def test_synthetic_verdicts_carry_the_calibration_of_the_judged_domains() -> None:
+    from diagnostics.verdict import calibration_note
+
+    judged = judged_row(delta=0.089, p_holm=0.003, domain="biomedical",
+                        **{k: v for k, v in synthetic_row(delta=-0.019, p_holm=0.01).items() if k.startswith("ki_")})
+    other = synthetic_row(delta=-0.04, p_holm=0.001, domain="aero")
+    note = calibration_note([judged, other], CONFIG)
+    assert note == ("calibration — where both exist (biomedical: checks −0.019, judgements +0.089), known-item "
+                    "checks read nDCG@10 0.108 lower than judgements; weigh synthetic verdicts with that in mind")
+    assert calibration_note([other], CONFIG) is None
