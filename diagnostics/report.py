@@ -199,9 +199,10 @@ def html_report(result: Comparison) -> str:
         )
         n_checks = len(result.tables["known_items"])
         ki_section = f"""<h2>Known-item checks that lost most ({n_checks} checks in all)</h2>
-<p class="note">Each check holds a sentence (or the unique title) out of a document and asks both models to find
-that document, re-encoded without it, among all documents. Rank 1 is best.</p>
-<table class="w"><tr><th>check</th><th>domain</th><th>kind</th><th>held-out text (the query)</th><th>rank base</th>
+<p class="note">Each check holds a sentence or the unique title out of a document (the document is searched
+re-encoded without it), or takes four of its distinctive terms (the document as stored), and asks both models to
+find that document among all documents. Rank 1 is best.</p>
+<table class="w"><tr><th>check</th><th>domain</th><th>kind</th><th>the query</th><th>rank base</th>
 <th>rank tuned</th><th>rank BM25</th><th>Δ {e(metric)}</th><th>the document it came from (as searched)</th></tr>
 {ki_rows}</table>"""
     m = result.manifest

@@ -49,8 +49,9 @@ if source == "synthetic":
     table = check_list(result, domain=domain, regressions_only=regressions, metric=metric,
                        sort_by="delta" if sort_by.startswith("Δ") else "rank_tuned")
     st.caption(
-        f"{len(table)} known-item checks: a sentence (or the unique title) held out of a document is the query; "
-        "the document, re-encoded without it, is the one right answer among all documents. Select a row to open it."
+        f"{len(table)} known-item checks: a sentence or the unique title held out of a document (the document "
+        "re-encoded without it), or four of its distinctive terms (the document as stored), is the query; that "
+        "document is the one right answer among all documents. Select a row to open it."
     )
     event = st.dataframe(
         table.rename(columns={"query": "held-out text (query)", "doc_id": "from document", "construction": "kind",
@@ -112,9 +113,11 @@ if query and source == "synthetic":
     st.text(f"{detail['check_id']} · {detail['domain']} · {detail['construction']} · from document "
             f"{detail['doc_id']} · rank of that document: base {detail['rank_base']} → tuned {detail['rank_tuned']}"
             + (f" (BM25 {detail['rank_bm25']})" if detail["rank_bm25"] else ""))
-    st.caption("Held-out text — the query")
+    keywords = detail["construction"] == "keywords"
+    st.caption("The query — four distinctive terms of the document" if keywords else "Held-out text — the query")
     st.text(str(detail["query"]))
-    with st.expander("The document it came from, as searched (without the held-out text)"):
+    with st.expander("The document it came from, as stored" if keywords else
+                     "The document it came from, as searched (without the held-out text)"):
         st.text(str(detail["item_text"]))
     show_topk(check_topk(result, query, k=k), k=k, relevance_label="known item")
 elif query:

@@ -235,6 +235,28 @@ def test_deep_link_to_an_inner_page_on_a_fresh_server(fresh_server: Server, page
     screenshot(page, "queries-deep-link-fresh-server")
 
 
+def test_one_click_from_the_verdicts_to_the_known_item_checks(server: Server, page: Any, sample: Comparison) -> None:
+    """The evidence column on the Overview, then one click to the synthesised checks behind the verdicts, and
+    one more to a check: its held-out text and the document it came from, as text."""
+    goto(page, f"{server.url}/overview?run={sample.run_id}")
+    table = grid_text(grids(page).first)
+    assert "evidence" in table and "judged" in table and "checked docs" in table  # (wide: the grid draws what fits)
+    main(page).get_by_role("link", name="Open every known-item check").click()
+    wait_idle(page)
+    expect(main(page).get_by_role("heading", name="Queries", exact=True)).to_be_visible()
+    assert urlsplit(page.url).path == "/queries" and "source=synthetic" in page.url
+    expect(main(page).get_by_text("Known-item checks (synthesised)")).to_be_visible()
+    checks = sample.tables["known_items"]
+    worst = checks.sort_values(["ndcg@10_delta", "rank_tuned", "check_id"], ascending=[True, False, True]).iloc[0]
+    assert str(worst["check_id"]) in grid_text(grids(page).first)
+    click_grid_row(page, grids(page).first, 0)
+    expect(selectbox(page, "Check")).to_have_value(str(worst["check_id"]))
+    expect(main(page).get_by_test_id("stText").filter(has_text=str(worst["query"])).first).to_be_visible()
+    assert f"query={quote(str(worst['check_id']))}" in page.url
+    assert_no_exception(page)
+    screenshot(page, "queries-known-item-check")
+
+
 def test_bad_run_ids_in_the_url_are_clear_messages(server: Server, page: Any) -> None:
     goto(page, f"{server.url}/overview?run=..%2Fx")
     expect(main(page).get_by_test_id("stAlertContentError")).to_contain_text("is not valid")
