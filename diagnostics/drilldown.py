@@ -18,6 +18,17 @@ __all__ = ["query_topk", "neighbor_lists", "query_list", "most_changed_docs", "c
            "check_topk"]
 
 
+def _movement(side: str, rank: int, other_rank: int | None, k: int) -> str:
+    """How a document moved between the two top-k lists: a tuned row is ``up``/``down``/``same`` against its
+    base rank, or ``new`` when base did not have it in its top ``k``; a base row is ``dropped`` when it left
+    the tuned top ``k``, else ``kept``."""
+    if other_rank is None or other_rank > k:
+        return "new" if side == "tuned" else "dropped"
+    if side == "tuned":
+        return "up" if other_rank > rank else "down" if other_rank < rank else "same"
+    return "kept"
+
+
 def _probe_row(result: Comparison, query_id: str) -> int:
     ids = result.per_query["query_id"].astype(str)
     hits = np.flatnonzero(ids.to_numpy() == str(query_id))
@@ -53,13 +64,7 @@ def query_topk(result: Comparison, query_id: str, *, k: int = 10) -> pd.DataFram
         for i in range(k):
             doc = int(ranks[side][i])
             other_rank = position[other].get(doc)
-            if side == "tuned":
-                if other_rank is None or other_rank > k:
-                    move = "new"
-                else:
-                    move = "up" if other_rank > i + 1 else "down" if other_rank < i + 1 else "same"
-            else:
-                move = "dropped" if other_rank is None or other_rank > k else "kept"
+            move = _movement(side, i + 1, other_rank, k)
             doc_id = str(docs["id"].iat[doc])
             records.append({
                 "side": side, "rank": i + 1, "doc_id": doc_id, "domain": str(docs["domain"].iat[doc]),
@@ -166,10 +171,7 @@ def live_probe(
         other_pos = {int(d): i + 1 for i, d in enumerate(lists[other][0])}
         for i, (doc, score) in enumerate(zip(*lists[side], strict=True)):
             o = other_pos.get(int(doc))
-            if side == "tuned":
-                move = "new" if o is None else "up" if o > i + 1 else "down" if o < i + 1 else "same"
-            else:
-                move = "dropped" if o is None else "kept"
+            move = _movement(side, i + 1, o, k)
             records.append({"side": side, "rank": i + 1, "doc_id": str(docs["id"].iat[int(doc)]),
                             "domain": str(docs["domain"].iat[int(doc)]), "title": str(docs["title"].iat[int(doc)]),
                             "text": str(docs["text"].iat[int(doc)]), "score": float(score),
@@ -249,11 +251,7 @@ def check_topk(result: Comparison, check_id: str, *, k: int = 10) -> pd.DataFram
         for i in range(k):
             doc = int(top[side][i])
             other_rank = position[other].get(doc)
-            if side == "tuned":
-                move = "new" if other_rank is None or other_rank > k else \
-                    "up" if other_rank > i + 1 else "down" if other_rank < i + 1 else "same"
-            else:
-                move = "dropped" if other_rank is None or other_rank > k else "kept"
+            move = _movement(side, i + 1, other_rank, k)
             known = doc == item
             records.append({
                 "side": side, "rank": i + 1, "doc_id": str(docs["id"].iat[doc]), "domain": str(docs["domain"].iat[doc]),
