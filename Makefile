@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test test-fast lint typecheck pytest sample bench chromium
+.PHONY: run test test-fast lint typecheck pytest sample bench chromium wheel
 
 # The sample run is made (or reopened, it is saved) before the server starts, so UMAP's one-off
 # numba compilation never lands on a user's first click.
@@ -29,6 +29,10 @@ pytest: $(STAMP)
 # The fast loop for a developer: everything but the tests that load a real model, fit UMAP or drive a browser.
 test-fast: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow and not browser" --durations=10
+
+# The installable product: engine, app, pages and the bundled sample in one wheel (dist/).
+wheel: $(STAMP)
+	$(BIN)/pip wheel . --no-deps --no-build-isolation -q -w dist
 
 # Rebuild the bundled sample's vectors: fine-tunes the base model on one domain (CPU, minutes).
 sample: $(STAMP)

