@@ -167,6 +167,7 @@ def test_load_page_shows_the_sample_domains() -> None:
     assert sidebar_links == [title for _, title in PAGES.values()]
 
 
+@pytest.mark.slow
 def test_load_sample_button_creates_a_run_and_opens_it() -> None:
     assert RunStore().list_runs() == []
     at = open_app()

@@ -119,6 +119,7 @@ def _watch(proc: subprocess.Popen[bytes], runs_dir: Path, *, until: Callable[[li
     return None
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path: Path) -> None:
     ds, base, tuned = make_dataset(tmp_path, n_docs=800, n_queries=40, dim=96)
     home = tmp_path / "home"

@@ -176,6 +176,7 @@ def test_vectorised_metrics_equal_the_scalar_functions_on_random_graded_data() -
     assert checked > 50
 
 
+@pytest.mark.slow
 def test_graded_metrics_equal_ranx_on_synthetic_judgements() -> None:
     ranx = pytest.importorskip("ranx")
     ds, ranking = _random_graded(seed=12)
