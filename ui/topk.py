@@ -29,6 +29,7 @@ def show_topk(lists: pd.DataFrame, *, k: int, relevance_label: str = "relevance"
         col.dataframe(part[["rank", "doc_id", "domain", "relevance", "score", "movement", "text"]],
                       hide_index=True, width="stretch", column_config=TOPK_COLUMNS, key=f"topk_{side}")
         with col.expander("Full texts"):
-            for rec in part.itertuples():
-                st.text(f"#{rec.rank} {rec.doc_id} ({rec.domain}, {relevance_label} {rec.relevance})")
-                st.text(f"{rec.title}\n{rec.text}" if rec.title else rec.text)
+            for rec in part.to_dict(orient="records"):
+                st.text(f"#{rec['rank']} {rec['doc_id']} ({rec['domain']}, {relevance_label} {rec['relevance']})")
+                title, text = str(rec["title"]), str(rec["text"])
+                st.text(f"{title}\n{text}" if title else text)
