@@ -516,7 +516,7 @@ def compare(
         )
         frame = proj.to_frame(ids, kinds, labels)
         overlap_by_id = dict(zip(per_doc["doc_id"], per_doc["overlap"], strict=True))
-        delta_by_id = dict(zip(per_query["query_id"], per_query["ndcg@10_delta"], strict=True))
+        delta_by_id = dict(zip(per_query["query_id"], per_query[f"{config.retrieval_metric}_delta"], strict=True))
         frame["overlap"] = [overlap_by_id.get(i, np.nan) if kd == "doc" else np.nan
                             for i, kd in zip(frame["id"], frame["kind"], strict=True)]
         frame["delta"] = [delta_by_id.get(i, np.nan) if kd == "query" else np.nan

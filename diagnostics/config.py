@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from diagnostics._validation import InputError, display_path
+from diagnostics.metrics import check_metric
 
 __all__ = ["Config", "load_config", "DEFAULT_CONFIG_PATH"]
 
@@ -52,7 +53,6 @@ class Config:
         return asdict(self)
 
 
-_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 #: Thresholds that are shares, so must lie in [0, 1]: (section, key).
 _SHARES = (
     ("retrieval", "fail_relative_drop"), ("retrieval", "warn_relative_drop"),
@@ -117,10 +117,7 @@ def load_config(path: Path | str | None = None) -> Config:
                 flat[f"{section}_{key}"] = value
     config = Config(**flat)
     where = "config" if path is None else f"config file {display_path(path)}"
-    if config.retrieval_metric not in _METRICS:
-        raise InputError(
-            f"{where}: [retrieval] metric must be one of {', '.join(_METRICS)}, got {config.retrieval_metric[:30]!r}"
-        )
+    check_metric(config.retrieval_metric, where=f"{where}: [retrieval] metric")
     if not 0 < config.retrieval_alpha < 1 or not 0 < config.statistics_confidence < 1 \
             or not 0 < config.known_item_alpha < 1:
         raise InputError(f"{where}: alpha and confidence must lie strictly between 0 and 1")

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from diagnostics._validation import InputError, check_k
+from diagnostics.metrics import check_metric
 from diagnostics.result import Comparison
 
 __all__ = ["query_topk", "neighbor_lists", "query_list", "most_changed_docs", "check_list", "check_detail",
@@ -80,12 +81,14 @@ def query_list(
     *,
     domain: str | None = None,
     regressions_only: bool = False,
-    sort_by: str = "ndcg@10_delta",
+    sort_by: str = "delta",
+    metric: str | None = None,
 ) -> pd.DataFrame:
     """Every probe ranked by how much it changed (most regressed or least overlapping first).
 
-    ``sort_by`` is ``ndcg@10_delta`` (ascending: worst first) or ``jaccard`` (ascending: most changed
-    first). ``regressions_only`` keeps judged probes whose nDCG@10 fell.
+    ``sort_by`` is ``"delta"`` — Δ of ``metric`` (default the run's verdict metric), ascending: worst
+    first; ``"<metric>_delta"`` is accepted too — or ``"jaccard"`` (ascending: most
+    changed first). ``regressions_only`` keeps judged probes whose ``metric`` fell.
     """
     table = result.per_query.copy()
     queries = result.tables.get("queries")
@@ -93,10 +96,13 @@ def query_list(
     table.insert(2, "text", table["query_id"].map(dict(zip(source["id"].astype(str), source["text"], strict=True))))
     if domain:
         table = table[table["domain"] == domain]
+    metric = check_metric(metric or result.metric)
     if regressions_only:
-        table = table[table["judged"] & (table["ndcg@10_delta"] < 0)]
-    if sort_by not in ("ndcg@10_delta", "jaccard"):
-        raise InputError(f"sort_by must be 'ndcg@10_delta' or 'jaccard'; got {sort_by[:30]!r}")
+        table = table[table["judged"] & (table[f"{metric}_delta"] < 0)]
+    if sort_by in ("delta", f"{metric}_delta"):
+        sort_by = f"{metric}_delta"
+    elif sort_by != "jaccard":
+        raise InputError(f"sort_by must be 'delta' or 'jaccard'; got {sort_by[:30]!r}")
     return table.sort_values([sort_by, "query_id"], na_position="last", kind="stable").reset_index(drop=True)
 
 
@@ -197,7 +203,7 @@ def check_list(
     domain: str | None = None,
     regressions_only: bool = False,
     sort_by: str = "delta",
-    metric: str = "ndcg@10",
+    metric: str | None = None,
 ) -> pd.DataFrame:
     """Every known-item check, most regressed first: ``check_id``, ``domain``, ``construction``,
     ``query`` (the held-out text), ``doc_id`` (the document it came from), ``rank_base``,
@@ -205,7 +211,9 @@ def check_list(
 
     ``sort_by`` is ``"delta"`` (ascending Δ, then the tuned rank, worst first) or ``"rank_tuned"``
     (descending). ``regressions_only`` keeps the checks whose known item fell (tuned rank worse).
+    ``metric`` defaults to the run's verdict metric.
     """
+    metric = check_metric(metric or result.metric)
     table = _checks(result)
     if domain:
         table = table[table["domain"] == domain]

@@ -19,6 +19,8 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
+from diagnostics.metrics import DEFAULT_METRIC, label
+
 __all__ = [
     "VERDICT_COLORS",
     "delta_ci_figure",
@@ -37,7 +39,6 @@ _PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
     "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 )
-_LABELS = {"ndcg@10": "nDCG@10", "recall@10": "Recall@10", "recall@100": "Recall@100", "mrr@10": "MRR@10"}
 WEBGL_THRESHOLD = 5000
 
 
@@ -58,7 +59,7 @@ def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
     return fig
 
 
-def delta_ci_figure(domains: pd.DataFrame, *, metric: str = "ndcg@10") -> go.Figure:
+def delta_ci_figure(domains: pd.DataFrame, *, metric: str = DEFAULT_METRIC) -> go.Figure:
     """Δ = tuned − base per domain (and overall) with its bootstrap 95 % CI.
 
     Two series where they exist: judged queries (circles) and known-item checks (diamonds, just
@@ -95,8 +96,8 @@ def delta_ci_figure(domains: pd.DataFrame, *, metric: str = "ndcg@10") -> go.Fig
     fig.update_yaxes(tickmode="array", tickvals=list(range(len(table))),
                      ticktext=[f"{d} ({v})" for d, v in zip(_safe(table["domain"]), table["verdict"], strict=True)],
                      range=[-0.7, len(table) - 0.4])
-    fig.update_xaxes(title=f"Δ {_LABELS.get(metric, metric)} (tuned − base), 95 % CI")
-    return _layout(fig, f"Δ {_LABELS.get(metric, metric)} per domain", height=max(260, 60 * len(table) + 120))
+    fig.update_xaxes(title=f"Δ {label(metric)} (tuned − base), 95 % CI")
+    return _layout(fig, f"Δ {label(metric)} per domain", height=max(260, 60 * len(table) + 120))
 
 
 def overlap_figure(per_doc: pd.DataFrame, *, k: int = 10) -> go.Figure:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from diagnostics import plots
 from diagnostics._validation import InputError, display_path
+from diagnostics.metrics import label
 from diagnostics.result import Comparison
 
 __all__ = [
@@ -64,7 +65,7 @@ def _atomic_write(path: Path, data: str) -> None:
 
 def verdict_metric(result: Comparison) -> str:
     """The metric the run's verdicts were decided on (its config's ``retrieval_metric``)."""
-    return str(result.manifest.get("config", {}).get("retrieval_metric", "ndcg@10"))
+    return result.metric
 
 
 def _ci(low: pd.Series, high: pd.Series) -> list[str]:
@@ -203,7 +204,7 @@ def html_report(result: Comparison) -> str:
 re-encoded without it), or takes four of its distinctive terms (the document as stored), and asks both models to
 find that document among all documents. Rank 1 is best.</p>
 <table class="w"><tr><th>check</th><th>domain</th><th>kind</th><th>the query</th><th>rank base</th>
-<th>rank tuned</th><th>rank BM25</th><th>Δ {e(metric)}</th><th>the document it came from (as searched)</th></tr>
+<th>rank tuned</th><th>rank BM25</th><th>Δ {e(label(metric))}</th><th>the document it came from (as searched)</th></tr>
 {ki_rows}</table>"""
     m = result.manifest
     models = m.get("models", {})
@@ -223,7 +224,7 @@ padding:4px 8px;text-align:left}} .note{{color:#555;font-size:13px}}</style></he
 <p class="note">{e(_EVIDENCE_NOTE)}</p>
 <h2>Per domain</h2>{table}
 {"".join(charts)}
-<h2>Most regressed queries ({e(metric)})</h2>
+<h2>Most regressed queries ({e(label(metric))})</h2>
 <table class="w"><tr><th>query</th><th>domain</th><th>text</th><th>base</th><th>tuned</th><th>Δ</th></tr>
 {worst_rows}</table>
 {ki_section}

@@ -44,12 +44,14 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from diagnostics.metrics import DEFAULT_METRIC
+from diagnostics.metrics import METRICS as _REGISTERED
 from diagnostics.runs import RunStore, SavedRun
 
 __all__ = ["Comparison", "METRICS", "save_comparison", "load_comparison", "TABLES", "ARRAYS", "OPTIONAL_TABLES",
            "OPTIONAL_ARRAYS"]
 
-METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
+METRICS = _REGISTERED  # re-exported: diagnostics.metrics is the registry
 STAT_FIELDS = ("base", "tuned", "delta", "ci_low", "ci_high", "p_value", "p_holm")
 COLLAPSE_FIGURES = ("intra_cosine", "uniformity", "effective_rank", "silhouette")
 TABLES = (
@@ -104,6 +106,11 @@ class Comparison:
     @property
     def reasons(self) -> list[str]:
         return list(self.manifest.get("reasons", []))
+
+    @property
+    def metric(self) -> str:
+        """The metric this run's verdicts were decided on (its config's ``retrieval_metric``)."""
+        return str(self.manifest.get("config", {}).get("retrieval_metric", DEFAULT_METRIC))
 
     @property
     def k(self) -> int:

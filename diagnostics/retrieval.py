@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from diagnostics._validation import InputError
 from diagnostics.dataset import Dataset
+from diagnostics.metrics import METRICS
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 #: The per-query metrics of a comparison, in ranx's ``name@k`` notation.
-DEFAULT_METRICS: tuple[str, ...] = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
+DEFAULT_METRICS: tuple[str, ...] = METRICS  # the registry's (diagnostics.metrics)
 
 _METRIC_PATTERN = re.compile(r"^(ndcg|recall|mrr)@([1-9][0-9]*)$")
 _CHUNK = 1024  # queries per vectorised chunk in the label-free signals

@@ -41,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from diagnostics.config import Config
+from diagnostics.metrics import label as _label
 
 __all__ = ["VERDICTS", "EVIDENCE", "KNOWN_ITEM_PREFIX", "domain_verdict", "evidence_of", "overall_verdict",
            "format_delta", "evidence_summary", "calibration_note"]
@@ -51,7 +52,6 @@ VERDICTS = ("PASS", "WARN", "UNVERIFIED", "FAIL")
 EVIDENCE = ("judged", "synthetic", "none")
 #: Prefix of the known-item columns of the domain table (``ki_ndcg@10_delta``, ``ki_n_docs``, ...).
 KNOWN_ITEM_PREFIX = "ki_"
-_LABEL = {"ndcg@10": "nDCG@10", "recall@10": "Recall@10", "recall@100": "Recall@100", "mrr@10": "MRR@10"}
 _KI = KNOWN_ITEM_PREFIX
 
 
@@ -85,7 +85,7 @@ def format_delta(metric: str, row: Mapping[str, Any], *, prefix: str = "") -> st
     """
     delta, low, high = (_num(row.get(f"{prefix}{metric}_{s}")) for s in ("delta", "ci_low", "ci_high"))
     p_holm = _num(row.get(f"{prefix}{metric}_p_holm"))
-    return f"{_LABEL.get(metric, metric)} {_signed(delta)} [{_signed(low)}, {_signed(high)}], {_p(p_holm)} after Holm"
+    return f"{_label(metric)} {_signed(delta)} [{_signed(low)}, {_signed(high)}], {_p(p_holm)} after Holm"
 
 
 def evidence_of(row: Mapping[str, Any], config: Config) -> str:
@@ -155,7 +155,7 @@ def _bm25_note(domain: str, row: Mapping[str, Any], metric: str) -> list[str]:
     if math.isnan(bm25):
         return []
     base, tuned = _num(row.get(f"{_KI}{metric}_base")), _num(row.get(f"{_KI}{metric}_tuned"))
-    label = _LABEL.get(metric, metric)
+    label = _label(metric)
     return [f"{domain}: note — on the same checks BM25 scores {label} {bm25:.3f} (base {base:.3f}, tuned "
             f"{tuned:.3f}): known-item checks reward word overlap"]
 
@@ -196,7 +196,7 @@ def domain_verdict(domain: str, row: Mapping[str, Any], config: Config) -> tuple
         :func:`evidence_of` of the same row.
     """
     metric = config.retrieval_metric
-    label = _LABEL.get(metric, metric)
+    label = _label(metric)
     evidence = evidence_of(row, config)
     n_judged = _count(row.get("n_queries", 0))
     has_checks = math.isfinite(_num(row.get(f"{_KI}{metric}_delta")))
@@ -236,7 +236,7 @@ def calibration_note(rows: Sequence[Mapping[str, Any]], config: Config) -> str |
     judged Δ: the one place a reviewer can see how this fine-tune's synthetic evidence reads against the
     truth (checks tend to penalise the model that departs from the rest). None when no domain has both."""
     metric = config.retrieval_metric
-    label = _LABEL.get(metric, metric)
+    label = _label(metric)
     pairs = []
     for row in rows:
         judged, checks = _num(row.get(f"{metric}_delta")), _num(row.get(f"{_KI}{metric}_delta"))

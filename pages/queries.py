@@ -10,6 +10,7 @@ import streamlit as st  # noqa: E402
 
 from diagnostics._validation import InputError  # noqa: E402
 from diagnostics.drilldown import check_detail, check_list, check_topk, live_probe, query_list, query_topk  # noqa: E402
+from diagnostics.metrics import label as metric_label  # noqa: E402
 from diagnostics.report import verdict_metric  # noqa: E402
 from ui.models import load_probe_models, probe_models_available  # noqa: E402
 from ui.safe import escape_markdown  # noqa: E402
@@ -45,7 +46,7 @@ set_params(domain=domain)
 wrote("queries_domain", picked)
 
 if source == "synthetic":
-    sort_by = c3.radio("Rank by", [f"Δ {metric}", "tuned rank"], horizontal=False)
+    sort_by = c3.radio("Rank by", [f"Δ {metric_label(metric)}", "tuned rank"], horizontal=False)
     table = check_list(result, domain=domain, regressions_only=regressions, metric=metric,
                        sort_by="delta" if sort_by.startswith("Δ") else "rank_tuned")
     st.caption(
@@ -56,30 +57,34 @@ if source == "synthetic":
     event = st.dataframe(
         table.rename(columns={"query": "held-out text (query)", "doc_id": "from document", "construction": "kind",
                               "rank_base": "rank base", "rank_tuned": "rank tuned", "rank_bm25": "rank BM25",
-                              f"{metric}_base": f"{metric} base", f"{metric}_tuned": f"{metric} tuned",
-                              f"{metric}_delta": f"Δ {metric}"}),
+                              f"{metric}_base": f"{metric_label(metric)} base",
+                              f"{metric}_tuned": f"{metric_label(metric)} tuned",
+                              f"{metric}_delta": f"Δ {metric_label(metric)}"}),
         hide_index=True, width="stretch", height=320, on_select="rerun", selection_mode="single-row",
         column_config={"check_id": st.column_config.TextColumn("check", width=140),
                        "held-out text (query)": st.column_config.TextColumn(width=320),
-                       **{c: NUMBER for c in (f"{metric} base", f"{metric} tuned", f"Δ {metric}")}},
+                       **{c: NUMBER for c in (f"{metric_label(metric)} base", f"{metric_label(metric)} tuned",
+                                              f"Δ {metric_label(metric)}")}},
         key="check_table",
     )
     ids = check_ids
     widget_key, label = "check", "Check"
 else:
-    sort_by = c3.radio("Rank by", ["Δ nDCG@10", "top-k overlap"], horizontal=False)
-    table = query_list(result, domain=domain, regressions_only=regressions,
-                       sort_by="ndcg@10_delta" if sort_by.startswith("Δ") else "jaccard")
-    shown = table[["query_id", "domain", "text", "ndcg@10_base", "ndcg@10_tuned", "ndcg@10_delta", "jaccard", "rbo"]]
+    name = metric_label(metric)
+    sort_by = c3.radio("Rank by", [f"Δ {name}", "top-k overlap"], horizontal=False)
+    table = query_list(result, domain=domain, regressions_only=regressions, metric=metric,
+                       sort_by="delta" if sort_by.startswith("Δ") else "jaccard")
+    shown = table[["query_id", "domain", "text", f"{metric}_base", f"{metric}_tuned", f"{metric}_delta", "jaccard",
+                   "rbo"]]
     st.caption(f"{len(table)} queries; select a row to open it")
     event = st.dataframe(
-        shown.rename(columns={"ndcg@10_base": "nDCG@10 base", "ndcg@10_tuned": "nDCG@10 tuned",
-                              "ndcg@10_delta": "Δ nDCG@10", "jaccard": f"Jaccard@{result.k}"}),
+        shown.rename(columns={f"{metric}_base": f"{name} base", f"{metric}_tuned": f"{name} tuned",
+                              f"{metric}_delta": f"Δ {name}", "jaccard": f"Jaccard@{result.k}"}),
         hide_index=True, width="stretch", height=320, on_select="rerun", selection_mode="single-row",
         column_config={"query_id": st.column_config.TextColumn("query_id", width=120),
                        "domain": st.column_config.TextColumn("domain", width=95),
                        "text": st.column_config.TextColumn("text", width=300),
-                       **{c: NUMBER for c in ("nDCG@10 base", "nDCG@10 tuned", "Δ nDCG@10", f"Jaccard@{result.k}")},
+                       **{c: NUMBER for c in (f"{name} base", f"{name} tuned", f"Δ {name}", f"Jaccard@{result.k}")},
                        "rbo": st.column_config.NumberColumn("RBO", format="%.3f", width=70)},
         key="query_table",
     )
@@ -130,7 +135,8 @@ elif query:
     qtext = table.set_index("query_id")["text"].get(query, "")
     st.subheader("Query")
     st.text(str(qtext) if pd.notna(qtext) else "")
-    st.text(f"{query} · {row['domain']} · nDCG@10 {row['ndcg@10_base']:.3f} → {row['ndcg@10_tuned']:.3f}"
+    before, after = row[f"{metric}_base"], row[f"{metric}_tuned"]
+    st.text(f"{query} · {row['domain']} · {metric_label(metric)} {before:.3f} → {after:.3f}"
             if row["judged"] else f"{query} · {row['domain']} · not judged")
     show_topk(query_topk(result, query, k=k), k=k)
 

@@ -112,3 +112,37 @@ def test_messages_never_show_the_full_path(tmp_path: Path) -> None:
         load_config(_write(deep, "[nope]\n"))
     assert str(tmp_path) not in str(info.value)
     assert "place/team.toml" in str(info.value)
+
+
+def test_one_registry_names_every_metric() -> None:
+    """Tables, the config, the retrieval functions and the labels all read diagnostics.metrics."""
+    from diagnostics import metrics, plots, result, retrieval, verdict
+
+    assert result.METRICS == retrieval.DEFAULT_METRICS == metrics.METRICS == tuple(metrics.REGISTRY)
+    for name, metric in metrics.REGISTRY.items():
+        assert name == f"{metric.kind}@{metric.cutoff}" and metric.higher_is_better
+        assert callable(metric.function()) and metrics.label(name) == metric.label
+    assert verdict.format_delta("mrr@10", {}).startswith("MRR@10 ")
+    assert plots.delta_ci_figure.__kwdefaults__["metric"] == metrics.DEFAULT_METRIC
+    with pytest.raises(InputError, match=r"\[retrieval\] metric must be one of ndcg@10, recall@10, recall@100, "
+                                         r"mrr@10, got 'map@10'"):
+        metrics.check_metric("map@10", where="[retrieval] metric")
+
+
+def test_the_configured_verdict_metric_is_the_one_every_view_ranks_by(tmp_path: Path) -> None:
+    from test_compare import DEGRADED, degrade, synthetic
+
+    from diagnostics.compare import compare
+    from diagnostics.drilldown import query_list
+    from diagnostics.report import html_report, summary_frame, verdict_metric
+
+    dataset, base = synthetic()
+    override = tmp_path / "team.toml"
+    override.write_text('[retrieval]\nmetric = "mrr@10"\n', encoding="utf-8")
+    result = compare(dataset, base, degrade(dataset, base, DEGRADED), config=load_config(override), projection=False)
+    assert verdict_metric(result) == "mrr@10"
+    assert "mrr@10 base" in summary_frame(result).columns
+    ranked = query_list(result)
+    assert ranked["mrr@10_delta"].iat[0] == result.per_query["mrr@10_delta"].min()
+    assert "Most regressed queries (MRR@10)" in html_report(result)
+    assert any(r.startswith(f"{DEGRADED}: MRR@10 ") for r in result.reasons)

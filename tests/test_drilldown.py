@@ -136,8 +136,12 @@ def test_query_list_filters(planted: Comparison) -> None:
 
 
 def test_query_list_rejects_an_unknown_sort(planted: Comparison) -> None:
-    with pytest.raises(InputError, match=r"sort_by must be 'ndcg@10_delta' or 'jaccard'; got 'rbo'"):
+    with pytest.raises(InputError, match=r"sort_by must be 'delta' or 'jaccard'; got 'rbo'"):
         query_list(planted, sort_by="rbo")
+    with pytest.raises(InputError, match=r"metric must be one of ndcg@10, .*, got 'map@10'"):
+        query_list(planted, metric="map@10")
+    old = query_list(planted, sort_by="ndcg@10_delta")  # the name callers used before "delta": still works
+    assert old["query_id"].tolist() == query_list(planted)["query_id"].tolist()
 
 
 def test_query_list_of_document_probes_uses_document_text(planted: Comparison) -> None:
