@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         for construction in ("passage", "title", "keywords"):
             part = by_construction[(by_construction["construction"] == construction) &
-                                   (by_construction["domain"] == (d if d != "overall" else "(overall)"))]
+                                   (by_construction["domain"] == d)]
             if len(part):
                 row[f"{construction} Δ"] = float(part["delta"].iloc[0])
                 row[f"{construction} p(Holm)"] = float(part["p_holm"].iloc[0])

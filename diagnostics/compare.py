@@ -39,7 +39,7 @@ from diagnostics.neighbors import (
 from diagnostics.result import METRICS, STAT_FIELDS, Comparison, load_comparison, save_comparison
 from diagnostics.retrieval import label_free_signals, retrieval_metrics
 from diagnostics.runs import RunStore, run_id_for
-from diagnostics.statistics import OVERALL, paired_comparison
+from diagnostics.statistics import paired_comparison
 from diagnostics.vectors import Embeddings, attach_vectors, load_vector_pair, load_vectors
 from diagnostics.verdict import (
     EVIDENCE,
@@ -106,7 +106,7 @@ def _paired_stats(
         random_state=config.statistics_random_state,
     )
     for row in table.to_dict(orient="records"):
-        name = "overall" if row["domain"] == OVERALL else str(row["domain"])
+        name = str(row["domain"])  # OVERALL is "overall", the domain table's label too
         if name in out:
             out[name].update({f"{prefix}{row['metric']}_{f}": float(row[f]) for f in STAT_FIELDS})
     return out

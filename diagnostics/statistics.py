@@ -29,8 +29,9 @@ __all__ = [
     "paired_comparison",
 ]
 
-#: The ``domain`` label of the all-queries row of :func:`paired_comparison`.
-OVERALL = "(overall)"
+#: The ``domain`` label of the all-queries row of :func:`paired_comparison`: the one label of the all-domains
+#: row everywhere (neighbours, collapse, the domain table); datasets may not name a domain so.
+OVERALL = "overall"
 
 _CELLS = 1 << 22  # random draws per vectorised chunk (32 MB of int64 / float64)
 
@@ -244,6 +245,8 @@ def paired_comparison(
             f"available: {[c for c in base.columns if c not in ('query_id', 'domain')]}"
         )
     domains = sorted(base["domain"].astype(str).unique())
+    if OVERALL in domains:
+        raise InputError(f"a domain is named {OVERALL!r}, which is reserved for the all-domains row; rename it")
     domain_of = base["domain"].astype(str).to_numpy()
     rows: list[dict[str, object]] = []
     for metric in names:

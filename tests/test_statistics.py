@@ -239,3 +239,11 @@ def test_paired_comparison_errors() -> None:
         paired_comparison(base, tuned, metrics=["recall@10"])
     with pytest.raises(InputError, match=r"tuned must be a per-query table with 'query_id' and 'domain'"):
         paired_comparison(base, tuned.drop(columns="domain"))
+
+
+def test_the_all_domains_row_has_one_reserved_name() -> None:
+    frame = pd.DataFrame({"query_id": ["a", "b"], "domain": ["overall", "x"], "m": [0.5, 0.5]})
+    with pytest.raises(InputError, match="a domain is named 'overall', which is reserved for the all-domains row"):
+        paired_comparison(frame, frame, metrics=["m"])
+    ok = frame.assign(domain=["y", "x"])
+    assert paired_comparison(ok, ok, metrics=["m"])["domain"].tolist() == ["x", "y", OVERALL] and OVERALL == "overall"
