@@ -58,19 +58,29 @@ def start_server(home: Path, log: Path, *, timeout: float = 120.0) -> Server:
     with log.open("wb") as out:
         process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
     server = Server(f"http://127.0.0.1:{port}", process, log, home)
+    try:
+        wait_healthy(server.url, process, timeout=timeout)
+    except RuntimeError as err:
+        stop_server(server)
+        raise RuntimeError(f"{err}:\n{server.log_tail()}") from None
+    return server
+
+
+def wait_healthy(url: str, process: subprocess.Popen[Any], *, timeout: float = 120.0) -> None:
+    """Return once the Streamlit server at ``url`` answers its health check; raise if ``process`` exits or
+    ``timeout`` seconds pass first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the streamlit server exited with {process.returncode}:\n{server.log_tail()}")
+            raise RuntimeError(f"the streamlit server exited with {process.returncode}")
         try:
-            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:  # noqa: S310
                 if response.status == 200:
-                    return server
+                    return
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.25)
-    stop_server(server)
-    raise RuntimeError(f"the streamlit server was not healthy after {timeout:.0f} s:\n{server.log_tail()}")
+    raise RuntimeError(f"the streamlit server was not healthy after {timeout:.0f} s")
 
 
 def stop_server(server: Server) -> None:

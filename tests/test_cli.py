@@ -262,8 +262,9 @@ def test_stopping_embdiff_app_stops_its_server(signal_name: str, tmp_path: Path)
     or Ctrl-C sends it stops the server, and the port is free again."""
     import signal
     import socket
-    import time
     import urllib.request
+
+    from _browser import wait_healthy
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -273,17 +274,7 @@ def test_stopping_embdiff_app_stops_its_server(signal_name: str, tmp_path: Path)
     process = subprocess.Popen([str(embdiff), "app", "--port", str(port)], cwd=tmp_path, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            assert process.poll() is None, "embdiff app exited before serving"
-            assert time.time() < deadline, "the server did not start"
-            time.sleep(0.5)
+        wait_healthy(f"http://127.0.0.1:{port}", process)
         process.send_signal(getattr(signal, signal_name))
         assert process.wait(timeout=30) is not None
         with socket.socket() as again:  # nothing is left holding the port

@@ -14,14 +14,12 @@ import signal
 import subprocess
 import sys
 import sysconfig
-import time
-import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _browser import free_port
+from _browser import free_port, wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = {"overview": "Overview", "projection": "Projection", "neighbourhoods": "Neighbourhoods",
@@ -104,16 +102,7 @@ def test_installed_from_the_wheel_it_runs_without_a_checkout(
     server = subprocess.Popen([str(installed / "embdiff"), "app", "--port", str(port)], cwd=work, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None and time.time() < deadline, "the installed app did not start"
-            time.sleep(0.5)
+        wait_healthy(f"http://127.0.0.1:{port}", server, timeout=180)
         with sync_playwright() as playwright:
             browser = launch_browser(playwright)
             try:
