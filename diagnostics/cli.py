@@ -8,6 +8,12 @@
 * ``embdiff check`` — the same; exit 0 on PASS or WARN, 1 on FAIL, 2 on bad input, 3 when the worst
   verdict is UNVERIFIED (0 with ``--allow-unverified``).
 * ``embdiff report RUN_ID (--html FILE | --json FILE | --csv FILE)`` — export a saved run.
+* ``embdiff reviews add RUN_ID --decision D [--comment C] [--justification J] [--reviewer NAME]`` — record
+  a review from automation (``identity: unverified``), bound to the run's content digest;
+  ``embdiff reviews list RUN_ID [--json]`` — its history and sign-off state;
+  ``embdiff reviews verify [--export FILE]`` — walk the review chain (exit 0 intact, 1 naming the first
+  broken row), or check a sign-off export offline; ``embdiff reviews export RUN_ID --out FILE``.
+  All honour ``EMBDIFF_HOME``.
 * ``embdiff app [--port N] [--address A]`` — start the web app (this process becomes the server).
 * ``embdiff --version``.
 
@@ -142,6 +148,57 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_reviews(args: argparse.Namespace) -> int:
+    import json
+
+    from diagnostics.access import Identity
+    from diagnostics.report import write_text
+    from diagnostics.reviews import ReviewStore, signoff_status, verify_export
+    from diagnostics.runs import RunStore
+
+    store = ReviewStore()
+    if args.action == "add":
+        review = store.record(args.run_id, decision=args.decision, identity=Identity.unverified(args.reviewer),
+                              comment=args.comment, justification=args.justification)
+        print(f"recorded review #{review.seq} of run {review.run_id}: {review.decision} by {review.reviewer} "
+              f"(identity unverified), digest {review.run_digest[:16]}")
+        return EXIT_OK
+    if args.action == "list":
+        history = store.history(args.run_id)
+        current = RunStore().open(args.run_id).current_digest() if RunStore().exists(args.run_id) else None
+        status = signoff_status(history, current_digest=current)
+        if args.json:
+            print(json.dumps({"run_id": args.run_id, "run_digest_now": current, "signoff": status.state,
+                              "reviews": [r.__dict__ for r in history]}, indent=2))
+            return EXIT_OK
+        for r in history:
+            bound = "this content" if current and r.run_digest == current else (
+                "before digests" if not r.run_digest else "OTHER content")
+            print(f"#{r.seq}  {r.created_at}  {r.decision:<10}  {r.reviewer}  [{r.identity}]  on {bound}"
+                  + (f"  — {r.comment}" if r.comment else "") + (f"  (justification: {r.justification})"
+                                                                 if r.justification else ""))
+        print(f"sign-off: {status.state} ({status.approvals} of {status.required} approvals)"
+              + "".join(f"; {n}" for n in status.notes))
+        return EXIT_OK
+    if args.action == "export":
+        current = RunStore().open(args.run_id).current_digest()
+        write_text(Path(args.out), json.dumps(store.export(args.run_id, current_digest=current), indent=2))
+        print(f"wrote {args.out}", file=sys.stderr)
+        return EXIT_OK
+    if args.export:  # verify an export offline
+        from diagnostics._validation import read_utf8
+
+        try:
+            doc = json.loads(read_utf8(args.export, label="--export"))
+        except ValueError:
+            raise InputError(f"--export: {args.export} is not JSON") from None
+        report = verify_export(doc)
+    else:
+        report = store.verify()
+    print(report.describe(), file=sys.stdout if report.ok else sys.stderr)
+    return EXIT_OK if report.ok else EXIT_FAIL
+
+
 def _cmd_app(args: argparse.Namespace) -> int:
     """Start the Streamlit app in this very process (``exec``), so this package never imports streamlit
     and a SIGTERM or Ctrl-C to ``embdiff app`` reaches the server itself: nothing is left holding the
@@ -185,6 +242,24 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--json", metavar="FILE", help="the result as JSON")
     out.add_argument("--csv", metavar="FILE", help="the per-query table as CSV")
     report.set_defaults(func=_cmd_report)
+    reviews = sub.add_parser("reviews", help="sign-off reviews: add, list, verify the chain, export")
+    actions = reviews.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="record a review from automation (identity: unverified)")
+    add.add_argument("run_id")
+    add.add_argument("--decision", required=True, choices=("approve", "reject", "needs-work"))
+    add.add_argument("--comment", default="")
+    add.add_argument("--justification", default="", help="required to approve a FAIL or UNVERIFIED run")
+    add.add_argument("--reviewer", default=os.environ.get("USER") or "automation",
+                     help="name recorded with the review (default: $USER); never a verified identity")
+    listing = actions.add_parser("list", help="a run's review history and sign-off state")
+    listing.add_argument("run_id")
+    listing.add_argument("--json", action="store_true")
+    verify = actions.add_parser("verify", help="check the review chain; exit 1 naming the first broken row")
+    verify.add_argument("--export", metavar="FILE", help="check a sign-off export offline instead")
+    export = actions.add_parser("export", help="a run's sign-off record with its chain, verifiable offline")
+    export.add_argument("run_id")
+    export.add_argument("--out", required=True, metavar="FILE")
+    reviews.set_defaults(func=_cmd_reviews)
     app = sub.add_parser("app", help="start the web app")
     app.add_argument("--port", type=int, default=8501)
     app.add_argument("--address", default="127.0.0.1")

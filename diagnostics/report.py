@@ -20,7 +20,8 @@ from diagnostics.metrics import label
 from diagnostics.result import Comparison
 
 __all__ = [
-    "check_output_path", "domain_table_text", "per_query_csv", "write_csv", "write_html", "write_json", "html_report",
+    "check_output_path", "domain_table_text", "per_query_csv", "write_csv", "write_html", "write_json", "write_text",
+    "html_report",
     "summary_frame", "verdict_metric", "worst_known_items",
 ]
 
@@ -42,6 +43,11 @@ def check_output_path(path: str | os.PathLike[str]) -> Path:
             f"cannot write {display_path(p)}: the directory {parent.name!r} does not exist; create it first"
         )
     return p
+
+
+def write_text(path: Path, data: str) -> None:
+    """Write ``data`` to ``path`` atomically (a temporary file beside it, then a rename)."""
+    _atomic_write(path, data)
 
 
 def _atomic_write(path: Path, data: str) -> None:

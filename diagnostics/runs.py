@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from diagnostics._home import embdiff_home
 from diagnostics._validation import RUN_ID_PATTERN, InputError, check_run_id, short_error
 
-__all__ = ["RunStore", "RunCorruptError", "RunNotFoundError", "SavedRun", "run_id_for"]
+__all__ = ["RunStore", "RunCorruptError", "RunNotFoundError", "SavedRun", "content_digest", "run_id_for"]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,63}$")
 _TMP_PREFIX = ".tmp-"
@@ -40,6 +40,9 @@ MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 #: Manifest key listing every array and table of a run with its size in bytes, checked on open.
 CONTENTS = "contents"
+#: Manifest key with the SHA-256 of every array and table file, and the key of the run's content digest.
+HASHES = "contents_sha256"
+DIGEST = "digest"
 _FOLDERS = {"arrays": ".npy", "tables": ".parquet"}
 
 
@@ -71,6 +74,27 @@ def run_id_for(inputs: Mapping[str, Any]) -> str:
     """
     canonical = json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def content_digest(manifest: Mapping[str, Any], hashes: Mapping[str, Mapping[str, str]]) -> str:
+    """The run's content digest: SHA-256 of the canonical JSON of its manifest (every parameter, the
+    verdict, the inputs' fingerprints) with the SHA-256 of each array and table file, ``digest`` left out.
+
+    A review stores it (:mod:`diagnostics.reviews`): a run whose files or manifest changed after the review
+    no longer matches it.
+    """
+    body = {key: value for key, value in manifest.items() if key not in (DIGEST, HASHES)}
+    body[HASHES] = {folder: dict(sorted(files.items())) for folder, files in sorted(hashes.items())}
+    canonical = json.dumps(json.loads(json.dumps(body, default=str)), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _check_name(name: str) -> str:
@@ -155,6 +179,27 @@ class SavedRun:
         if listed is not None:
             return name in listed
         return (self.path / "tables" / f"{_check_name(name)}.parquet").is_file()
+
+    @property
+    def digest(self) -> str:
+        """The content digest written with the run (:func:`content_digest`); for runs saved before
+        digests existed, the digest of their files as they are now."""
+        stored = self.manifest.get(DIGEST)
+        return str(stored) if isinstance(stored, str) and stored else self.current_digest()
+
+    def current_digest(self) -> str:
+        """The content digest recomputed from the files on disk now (reads every array and table)."""
+        hashes: dict[str, dict[str, str]] = {}
+        for folder, suffix in _FOLDERS.items():
+            listed = _listed(self.manifest, folder)
+            names = list(listed) if listed is not None else sorted(
+                p.name[: -len(suffix)] for p in (self.path / folder).glob(f"*{suffix}"))
+            files: dict[str, str] = {}
+            for name in names:
+                file = self.path / folder / f"{_check_name(str(name))}{suffix}"
+                files[str(name)] = _sha256_file(file) if file.is_file() else "missing"
+            hashes[folder] = files
+        return content_digest(self.manifest, hashes)
 
     def verify(self) -> None:
         """Check that every array and table the manifest lists is present with its written size.
@@ -251,6 +296,7 @@ class RunStore:
         self.cleanup()  # leftovers of writers killed more than an hour ago
         tmp = self.root / f"{_TMP_PREFIX}{run_id}-{uuid.uuid4().hex[:8]}"
         contents: dict[str, dict[str, int]] = {"arrays": {}, "tables": {}}
+        hashes: dict[str, dict[str, str]] = {"arrays": {}, "tables": {}}
         try:
             (tmp / "arrays").mkdir(parents=True)
             (tmp / "tables").mkdir()
@@ -261,14 +307,18 @@ class RunStore:
                     fh.flush()
                     os.fsync(fh.fileno())
                 contents["arrays"][name] = file.stat().st_size
+                hashes["arrays"][name] = _sha256_file(file)
             for name, table in (tables or {}).items():
                 file = tmp / "tables" / f"{_check_name(name)}.parquet"
                 table.to_parquet(file, index=False)
                 with open(file, "rb") as fh:
                     os.fsync(fh.fileno())
                 contents["tables"][name] = file.stat().st_size
+                hashes["tables"][name] = _sha256_file(file)
             body = {**manifest, "run_id": run_id, "format_version": FORMAT_VERSION, CONTENTS: contents}
             body.setdefault("created_at", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+            body[HASHES] = hashes
+            body[DIGEST] = content_digest(body, hashes)
             with open(tmp / MANIFEST, "w", encoding="utf-8") as fh:
                 json.dump(body, fh, indent=2, sort_keys=True, default=str)
                 fh.flush()

@@ -390,3 +390,51 @@ def test_check_on_the_sample_judged_only_on_its_tuned_domain(
                                                                          .tables["known_items"])}
     assert "evidence: judged for clinical; synthetic for engineering, finance, hr, legal, support" in out
     assert "calibration — where both exist (clinical: checks " in out  # how the checks read against the truth
+
+
+# --------------------------------------------------------------------------------------------------
+# reviews
+# --------------------------------------------------------------------------------------------------
+
+
+def test_reviews_add_list_verify_export(inputs: Inputs, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import sqlite3
+
+    assert main(inputs.args("compare")) == 0
+    run_id = _run_id(capsys.readouterr().out)  # a FAIL run
+    assert main(["reviews", "add", run_id, "--decision", "approve", "--reviewer", "ci-bot"]) == 2
+    assert "verdict is FAIL: approving it needs a written justification" in capsys.readouterr().err
+    assert main(["reviews", "add", run_id, "--decision", "needs-work", "--comment", "check legal"]) == 0
+    assert main(["reviews", "add", run_id, "--decision", "approve", "--reviewer", "ci-bot",
+                 "--justification", "legal is out of scope for this release"]) == 0
+    out = capsys.readouterr().out
+    assert "recorded review #2" in out and "by ci-bot (identity unverified)" in out
+    db = Path(os.environ["EMBDIFF_HOME"]) / "reviews.sqlite3"
+    assert db.is_file()  # EMBDIFF_HOME honoured
+    assert main(["reviews", "list", run_id]) == 0
+    out = capsys.readouterr().out
+    assert "approve     ci-bot  [unverified]  on this content" in out and "justification: legal is out" in out
+    assert main(["reviews", "list", run_id, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [r["decision"] for r in listed["reviews"]] == ["needs-work", "approve"]
+    assert listed["reviews"][1]["run_verdict"] == "FAIL" and listed["run_digest_now"] == listed["reviews"][1]["run_digest"]
+    assert main(["reviews", "verify"]) == 0
+    assert "review chain intact: 2 rows" in capsys.readouterr().out
+    export = tmp_path / "signoff.json"
+    assert main(["reviews", "export", run_id, "--out", str(export)]) == 0
+    assert main(["reviews", "verify", "--export", str(export)]) == 0
+    capsys.readouterr()
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER reviews_no_update")
+    conn.execute("UPDATE reviews SET decision = 'approve' WHERE seq = 1")
+    conn.commit()
+    conn.close()
+    assert main(["reviews", "verify"]) == 1
+    assert "review chain BROKEN at row #1 (id 1): its fields do not match its hash" in capsys.readouterr().err
+    assert main(["reviews", "verify", "--export", str(export)]) == 0  # the export kept the record as it was
+    doc = json.loads(export.read_text())
+    doc["reviews"][1]["justification"] = "none needed"
+    export.write_text(json.dumps(doc))
+    assert main(["reviews", "verify", "--export", str(export)]) == 1
+    assert main(["reviews", "add", "0123456789abcdef", "--decision", "approve"]) == 2
+    assert "no saved run has the id" in capsys.readouterr().err
