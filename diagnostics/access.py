@@ -98,7 +98,8 @@ def _patterns(value: object, key: str, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
-        raise InputError(f"{where}: `{key}` must be a list of emails, \"@domain\"s or \"*\"; got {type(value).__name__}")
+        raise InputError(
+            f"{where}: `{key}` must be a list of emails, \"@domain\"s or \"*\"; got {type(value).__name__}")
     out: list[str] = []
     for raw in value:
         item = raw.strip().lower()

@@ -223,14 +223,15 @@ class ReviewStore:
                 if column not in have:
                     conn.execute(f"ALTER TABLE reviews ADD COLUMN {column} {spec}")
             prev = GENESIS
-            rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM reviews ORDER BY id").fetchall()
+            rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM reviews ORDER BY id").fetchall()  # noqa: S608
             for seq, values in enumerate(rows, start=1):
                 row = dict(zip(_COLUMNS, values, strict=True))
                 row.update(seq=seq, subject=row["subject"] or row["reviewer"])
                 own = fields_hash(row)
                 prev, done = link_hash(prev, own), prev
                 conn.execute(
-                    "UPDATE reviews SET seq = ?, subject = ?, fields_hash = ?, prev_hash = ?, row_hash = ? WHERE id = ?",
+                    "UPDATE reviews SET seq = ?, subject = ?, fields_hash = ?, prev_hash = ?, row_hash = ? "
+                    "WHERE id = ?",
                     (seq, row["subject"], own, done, prev, row["id"]),
                 )
             for statement in _INDEXES_AND_TRIGGERS:
@@ -300,10 +301,9 @@ class ReviewStore:
                 row["fields_hash"] = fields_hash(row)
                 row["row_hash"] = link_hash(row["prev_hash"], row["fields_hash"])
                 names = [c for c in _COLUMNS if c != "id"]
-                cur = conn.execute(
-                    f"INSERT INTO reviews ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                    [row[c] for c in names],
-                )
+                # column names are this module's constants; values are bound
+                insert = f"INSERT INTO reviews ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608
+                cur = conn.execute(insert, [row[c] for c in names])
                 row["id"] = int(cur.lastrowid or 0)
                 self._write_head(row["seq"], row["row_hash"])
                 conn.execute("COMMIT")
@@ -349,7 +349,7 @@ class ReviewStore:
 
     def _rows(self, where: str = "", args: Iterable[Any] = ()) -> list[Review]:
         with closing(self._connect()) as conn:
-            rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM reviews {where} ORDER BY seq, id",
+            rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM reviews {where} ORDER BY seq, id",  # noqa: S608
                                 tuple(args)).fetchall()
         return [Review(**dict(zip(_COLUMNS, r, strict=True))) for r in rows]
 
@@ -412,20 +412,21 @@ def check_chain(rows: list[dict[str, Any]], *, head: Mapping[str, Any] | None) -
         rid = row.get("id")
         rid = int(rid) if rid is not None else None
 
-        def broken(problem: str, at: int = seq, rid: int | None = rid) -> ChainReport:
-            return ChainReport(False, len(rows), expected - 1, prev, at, rid, problem)
-
-        if seq != expected:
+        problem = ""
+        if seq > expected:
             missing = f"rows #{expected}–#{seq - 1} are" if seq > expected + 1 else f"row #{expected} is"
-            if seq > expected:
-                return broken(f"{missing} missing (deleted outside embdiff)", at=expected, rid=None)
-            return broken(f"sequence number {seq} repeats or goes back")
-        if row.get("prev_hash") != prev:
-            return broken("its link to the previous row does not match (a row before it was deleted or replaced)")
-        if all(k in row for k in HASHED_FIELDS) and fields_hash(row) != row.get("fields_hash"):
-            return broken("its fields do not match its hash (edited outside embdiff)")
-        if link_hash(prev, str(row.get("fields_hash"))) != row.get("row_hash"):
-            return broken("its row hash does not match its fields and link (edited outside embdiff)")
+            return ChainReport(False, len(rows), expected - 1, prev, expected, None,
+                               f"{missing} missing (deleted outside embdiff)")
+        if seq < expected:
+            problem = f"sequence number {seq} repeats or goes back"
+        elif row.get("prev_hash") != prev:
+            problem = "its link to the previous row does not match (a row before it was deleted or replaced)"
+        elif all(k in row for k in HASHED_FIELDS) and fields_hash(row) != row.get("fields_hash"):
+            problem = "its fields do not match its hash (edited outside embdiff)"
+        elif link_hash(prev, str(row.get("fields_hash"))) != row.get("row_hash"):
+            problem = "its row hash does not match its fields and link (edited outside embdiff)"
+        if problem:
+            return ChainReport(False, len(rows), expected - 1, prev, seq, rid, problem)
         prev, expected = str(row["row_hash"]), expected + 1
     n = expected - 1
     if head is not None:

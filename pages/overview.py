@@ -4,16 +4,14 @@ from ui.bootstrap import page_guard
 
 page_guard()
 
-import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from diagnostics import plots  # noqa: E402
-from diagnostics._validation import InputError  # noqa: E402
 from diagnostics.report import summary_frame, verdict_metric  # noqa: E402
 from diagnostics.result import METRICS  # noqa: E402
-from diagnostics.reviews import DECISIONS, ReviewStore  # noqa: E402
 from ui.exports import export_csv, export_html, export_json  # noqa: E402
 from ui.safe import escape_markdown  # noqa: E402
+from ui.signoff import signoff_section  # noqa: E402
 from ui.state import PAGES, link_params, require_run, share_url  # noqa: E402
 from ui.views import EVIDENCE_HELP, verdict_style  # noqa: E402
 
@@ -67,25 +65,7 @@ st.subheader("Sign-off")
 link = share_url("overview")
 st.caption("Review link (copy it into the ticket; it reopens this exact view):")
 st.code(link, language=None)
-store = ReviewStore()
-with st.form("review", clear_on_submit=True):
-    reviewer = st.text_input("Reviewer", max_chars=100)
-    decision = st.radio("Decision", DECISIONS, horizontal=True)
-    comment = st.text_area("Comment", max_chars=5000)
-    if st.form_submit_button("Record review", type="primary"):
-        try:
-            store.add(result.run_id, reviewer=reviewer, decision=decision, comment=comment)
-            st.success("Review recorded.")
-        except InputError as err:
-            st.error(escape_markdown(err))
-history = store.history(result.run_id)
-st.caption(f"Review history ({len(history)})")
-if history:
-    st.dataframe(
-        pd.DataFrame([{"time (UTC)": r.created_at, "reviewer": r.reviewer, "decision": r.decision,
-                       "comment": r.comment} for r in history]),
-        hide_index=True, width="stretch",
-    )
+signoff_section(result.run_id, result.verdict)
 
 st.subheader("Exports")
 d1, d2, d3 = st.columns(3)

@@ -214,8 +214,14 @@ def test_overview_shows_verdict_table_chart_link_and_exports(sample: Comparison)
     assert len(at.get("plotly_chart")) == 1
     link = at.code[0].value
     assert link.endswith(f"/overview?run={sample.run_id}")
-    assert [b.label for b in at.get("download_button")] == ["HTML report", "JSON", "Per-query CSV"]
+    assert [b.label for b in at.get("download_button")] == [
+        "Sign-off record (JSON, with its hash chain)", "HTML report", "JSON", "Per-query CSV"]
     assert "Review history (0)" in [c.value for c in at.caption]
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Run content digest ") and c.endswith("matches the one written with the run.")
+               for c in captions)
+    assert "This server has no login: a review records the name you type, marked identity: unverified." in captions
+    assert [unescape(i.value) for i in at.info if unescape(i.value).startswith("Sign-off")] == ["Sign-off: pending — 0 of 1 approval(s)"]
     # another metric re-renders the table
     widget(at.selectbox, "Metric").set_value(METRICS[1]).run()  # type: ignore[attr-defined]
     assert_clean(at)
@@ -247,6 +253,9 @@ def test_overview_records_a_review_and_shows_the_history(sample: Comparison) -> 
     assert "Review history (1)" in [c.value for c in at.caption]
     shown = at.dataframe[-1].value
     assert list(shown["reviewer"]) == ["Ada Lovelace"] and list(shown["comment"]) == [f"legal regressed {EVIL}"]
+    assert list(shown["identity"]) == ["unverified"] and list(shown["on"]) == ["this content"]
+    assert history[0].run_digest == RunStore().open(sample.run_id).digest and history[0].run_verdict == sample.verdict
+    assert any(unescape(e.value).startswith("Sign-off: rejected") for e in at.error)
     # a fresh session on the same link sees it
     again = open_app("overview", run=sample.run_id)
     assert list(again.dataframe[-1].value["decision"]) == ["reject"]
@@ -258,6 +267,84 @@ def test_overview_review_without_reviewer_is_refused(sample: Comparison) -> None
     assert_clean(at)
     assert any("reviewer is empty" in unescape(e.value) for e in at.error)
     assert ReviewStore().history(sample.run_id) == []
+
+
+ISSUER = "http://127.0.0.1:9400"
+AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "s" * 32, "client_id": "embdiff",
+        "client_secret": "x", "server_metadata_url": f"{ISSUER}/.well-known/openid-configuration"}
+ROLES = {"access": {"viewers": ["@lab.example.com"], "reviewers": ["ana@lab.example.com"]}}
+
+
+def _logged_in(page: str, run: str, email: str | None, **params: str) -> AppTest:
+    """The app with login configured (an ``[auth]`` section) and roles, as ``email`` (None: logged out)."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["auth"] = AUTH
+    at.secrets["embdiff"] = ROLES
+    at.user = ({"is_logged_in": True, "sub": f"sub-{email}", "email": email, "iss": ISSUER} if email
+               else {"is_logged_in": False})
+    at.query_params.update({"page": page, "run": run, **params})
+    at.run()
+    assert_clean(at)
+    return at
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_with_login_configured_every_page_asks_for_login_first(sample: Comparison, page: str) -> None:
+    at = _logged_in(page, sample.run_id, None)
+    assert titles(at) == ["embdiff"]
+    assert [b.label for b in at.button] == ["Log in"]
+    assert any("requires login" in unescape(i.value) for i in at.info)
+    assert not at.dataframe and not at.get("plotly_chart") and not at.sidebar.text  # nothing of the run shown
+
+
+def test_a_logged_in_reviewer_reviews_as_the_asserted_identity(sample: Comparison) -> None:
+    at = _logged_in("overview", sample.run_id, "ana@lab.example.com")
+    assert titles(at) == ["Overview"]
+    assert not [w for w in at.text_input if w.label == "Reviewer"]  # the identity is the login's, never typed
+    assert f"Reviewing as ana@lab.example.com (verified by {ISSUER})." in [unescape(c.value) for c in at.caption]
+    assert "ana@lab.example.com\nreviewer" in [t.value for t in at.sidebar.text]
+    widget(at.radio, "Decision").set_value("approve")  # type: ignore[attr-defined]
+    justify = [w for w in at.text_area if w.label.startswith("Justification")]
+    if justify:  # a FAIL or UNVERIFIED sample needs one
+        justify[0].input("accepted for the pilot")
+    at.form_submit_button[0].click().run()
+    assert_clean(at)
+    (review,) = ReviewStore().history(sample.run_id)
+    assert (review.identity, review.email, review.issuer, review.subject) == (
+        "verified", "ana@lab.example.com", ISSUER, "sub-ana@lab.example.com")
+    assert list(at.dataframe[-1].value["identity"]) == ["verified"]
+    assert any(unescape(s.value).startswith("Sign-off: approved — 1 of 1 approval(s) (ana@lab.example.com)")
+               for s in at.success)
+
+
+def test_a_viewer_sees_the_evidence_but_no_review_form(sample: Comparison) -> None:
+    from diagnostics.access import Identity
+
+    ReviewStore().record(sample.run_id, identity=Identity.unverified("someone"), decision="needs-work")
+    at = _logged_in("overview", sample.run_id, "bo@lab.example.com")
+    assert titles(at) == ["Overview"] and at.dataframe  # the evidence
+    assert not at.form_submit_button and not [w for w in at.radio if w.label == "Decision"]
+    assert any("a viewer: you can read the evidence and the history" in unescape(i.value) for i in at.info)
+    assert "Review history (1)" in [c.value for c in at.caption]
+    assert any("have no verified identity and do not count" in unescape(c.value) for c in at.caption)
+
+
+def test_an_account_outside_the_viewers_sees_nothing(sample: Comparison) -> None:
+    at = _logged_in("queries", sample.run_id, "eve@elsewhere.org")
+    assert titles(at) == ["embdiff"] and not at.dataframe
+    assert any("eve@elsewhere.org, who is not among this server's viewers" in unescape(e.value) for e in at.error)
+    assert [b.label for b in at.button] == ["Log out"]
+
+
+def test_a_bad_role_config_shows_the_error_and_nothing_else(sample: Comparison) -> None:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["auth"] = AUTH
+    at.secrets["embdiff"] = {"access": {"reviewers": ["not-an-email"]}}
+    at.user = {"is_logged_in": True, "sub": "x", "email": "ana@lab.example.com", "iss": ISSUER}
+    at.query_params.update({"page": "overview", "run": sample.run_id})
+    at.run()
+    assert_clean(at)
+    assert any("The access configuration is invalid" in unescape(e.value) for e in at.error) and not at.dataframe
 
 
 # -- Projection -----------------------------------------------------------------------------------

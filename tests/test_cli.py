@@ -417,7 +417,8 @@ def test_reviews_add_list_verify_export(inputs: Inputs, tmp_path: Path, capsys: 
     assert main(["reviews", "list", run_id, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [r["decision"] for r in listed["reviews"]] == ["needs-work", "approve"]
-    assert listed["reviews"][1]["run_verdict"] == "FAIL" and listed["run_digest_now"] == listed["reviews"][1]["run_digest"]
+    assert listed["reviews"][1]["run_verdict"] == "FAIL"
+    assert listed["run_digest_now"] == listed["reviews"][1]["run_digest"]
     assert main(["reviews", "verify"]) == 0
     assert "review chain intact: 2 rows" in capsys.readouterr().out
     export = tmp_path / "signoff.json"

@@ -218,7 +218,8 @@ def test_a_first_schema_database_migrates_in_place(tmp_path: Path) -> None:
     old = [(RUN, "ana", "needs-work", "legal dropped", "2026-11-01T10:00:00Z"),
            ("fedcba9876543210", "bo", "approve", "", "2026-11-02T10:00:00Z"),
            (RUN, "cy", "approve", "ok now", "2026-11-03T10:00:00Z")]
-    conn.executemany("INSERT INTO reviews (run_id, reviewer, decision, comment, created_at) VALUES (?, ?, ?, ?, ?)", old)
+    conn.executemany(
+        "INSERT INTO reviews (run_id, reviewer, decision, comment, created_at) VALUES (?, ?, ?, ?, ?)", old)
     conn.commit()
     conn.close()
     store = ReviewStore(path)

@@ -33,6 +33,7 @@ def run_app() -> None:
     Pages end early with :func:`ui.state.stop_page`, not ``st.stop()``, so the sidebar is always drawn.
     """
     import ui.projection_map  # noqa: F401  # registers the canvas map now, not on the first projection link
+    from ui.auth import gate
     from ui.state import PAGES, PageStop, sidebar
     from ui.warmup import start_warmup
 
@@ -44,6 +45,8 @@ def run_app() -> None:
         for name, (path, title) in PAGES.items()
     ]
     page = st.navigation(pages, position="hidden")
+    if not gate():  # login required and not (yet) allowed: the login screen is all this run shows
+        return
     requested = st.query_params.get("page")
     if requested is not None:  # ?page=queries&run=… also works, as in the design's link format
         del st.query_params["page"]

@@ -19,6 +19,7 @@ import streamlit as st
 from diagnostics._validation import RUN_ID_PATTERN, InputError, check_k, check_run_id
 from diagnostics.result import Comparison
 from diagnostics.runs import RunCorruptError
+from ui.auth import account_box
 from ui.data import open_run, open_run_tables
 from ui.safe import escape_markdown
 
@@ -184,3 +185,4 @@ def sidebar() -> None:
             st.caption("Run")
             # text, not st.code: a code block makes every page fetch and run a 1.5 MB highlighter
             st.text(params["run"])
+        account_box()
