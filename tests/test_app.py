@@ -221,7 +221,8 @@ def test_overview_shows_verdict_table_chart_link_and_exports(sample: Comparison)
     assert any(c.startswith("Run content digest ") and c.endswith("matches the one written with the run.")
                for c in captions)
     assert "This server has no login: a review records the name you type, marked identity: unverified." in captions
-    assert [unescape(i.value) for i in at.info if unescape(i.value).startswith("Sign-off")] == ["Sign-off: pending — 0 of 1 approval(s)"]
+    signoff = [unescape(i.value) for i in at.info if unescape(i.value).startswith("Sign-off")]
+    assert signoff == ["Sign-off: pending — 0 of 1 approval(s)"]
     # another metric re-renders the table
     widget(at.selectbox, "Metric").set_value(METRICS[1]).run()  # type: ignore[attr-defined]
     assert_clean(at)
