@@ -48,13 +48,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(home: Path, log: Path, *, timeout: float = 120.0) -> Server:
-    """``streamlit run app.py`` on a free port with ``EMBDIFF_HOME=home``; returns once it is healthy."""
-    port = free_port()
-    env = {**os.environ, "EMBDIFF_HOME": str(home), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+def start_server(home: Path, log: Path, *, timeout: float = 120.0, port: int | None = None,
+                 args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> Server:
+    """``streamlit run app.py`` on a free port (or ``port``) with ``EMBDIFF_HOME=home`` and any further
+    Streamlit ``args`` and environment; returns once it is healthy."""
+    port = port or free_port()
+    env = {**os.environ, "EMBDIFF_HOME": str(home), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+           **(env or {})}
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
            "--server.headless", "true", "--server.address", "127.0.0.1",
-           "--browser.gatherUsageStats", "false"]
+           "--browser.gatherUsageStats", "false", *args]
     with log.open("wb") as out:
         process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
     server = Server(f"http://127.0.0.1:{port}", process, log, home)
