@@ -79,8 +79,14 @@ class Identity:
 
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any]) -> Identity:
-        """The identity the provider asserted in its ID token (``st.user``): ``sub``, ``email``, ``iss``."""
-        return cls(subject=str(claims.get("sub") or ""), email=str(claims.get("email") or ""),
+        """The identity the provider asserted in its ID token (``st.user``): ``sub``, ``email``, ``iss``.
+
+        An email the provider marks unverified (``email_verified: false``) is dropped: roles match emails,
+        and some providers let users type any address.
+        """
+        unverified_email = claims.get("email_verified") in (False, "false", "False")
+        email = "" if unverified_email else str(claims.get("email") or "")
+        return cls(subject=str(claims.get("sub") or ""), email=email,
                    issuer=str(claims.get("iss") or ""), name=str(claims.get("name") or ""), verified=True)
 
     @property

@@ -211,7 +211,8 @@ def test_viewer_sees_the_evidence_but_cannot_approve(app: tuple[Server, str], pr
         wait_idle(page)
         expect(main(page).get_by_role("heading", name="Overview", exact=True)).to_be_visible()
         assert _sidebar_identity(page) == "vic@lab.example.com\nviewer"
-        expect(main(page).get_by_text("a viewer: you can read the evidence and the history", exact=False)).to_be_visible()
+        viewer_note = main(page).get_by_text("a viewer: you can read the evidence and the history", exact=False)
+        expect(viewer_note).to_be_visible()
         assert main(page).get_by_role("button", name="Record review").count() == 0
         assert main(page).get_by_role("radiogroup").count() == 0  # no Decision choice either
         assert grids(page).count() >= 1  # the evidence is there

@@ -343,3 +343,10 @@ def test_export_verifies_offline_and_catches_edits(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not an embdiff sign-off export"):
         verify_export({"format": "x"})
     assert check_chain([], head=None).ok
+
+
+def test_an_email_the_provider_did_not_verify_matches_no_role() -> None:
+    claims = {"sub": "s", "email": "ana@lab.example.com", "iss": ISSUER}
+    assert POLICY.can_review(Identity.from_claims(claims))
+    assert not POLICY.can_review(Identity.from_claims({**claims, "email_verified": False}))
+    assert Identity.from_claims({**claims, "email_verified": True}).email == "ana@lab.example.com"

@@ -72,7 +72,7 @@ def current_identity() -> Identity | None:
     if not auth_configured() or not st.user.is_logged_in:
         return None
     claims = st.user.to_dict()
-    return Identity.from_claims({k: claims.get(k) for k in ("sub", "email", "iss", "name")})
+    return Identity.from_claims({k: claims.get(k) for k in ("sub", "email", "email_verified", "iss", "name")})
 
 
 def access_policy() -> AccessPolicy | None:
