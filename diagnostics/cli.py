@@ -140,7 +140,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from diagnostics.report import write_csv, write_html, write_json
 
     result = load_comparison(args.run_id)
-    for flag, writer in (("html", write_html), ("json", write_json), ("csv", write_csv)):
+    if args.html:  # with the sign-off history as it stands
+        from diagnostics.reviews import ReviewStore
+
+        write_html(result, Path(args.html), reviews=ReviewStore().history(args.run_id))
+        print(f"wrote {args.html}", file=sys.stderr)
+    for flag, writer in (("json", write_json), ("csv", write_csv)):
         target = getattr(args, flag)
         if target:
             writer(result, Path(target))

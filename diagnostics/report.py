@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from diagnostics import plots
 from diagnostics._validation import InputError, display_path
 from diagnostics.metrics import label
 from diagnostics.result import Comparison
+from diagnostics.reviews import Review
 
 __all__ = [
     "check_output_path", "domain_table_text", "per_query_csv", "write_csv", "write_html", "write_json", "write_text",
@@ -168,8 +170,32 @@ def worst_known_items(result: Comparison, *, n: int = 20, metric: str | None = N
                               kind="stable").head(n).reset_index(drop=True)
 
 
-def html_report(result: Comparison) -> str:
-    """A self-contained HTML report: verdict, evidence, reasons, tables and charts; readable offline."""
+def _signoff_html(reviews: Sequence[Review] | None) -> str:
+    """The review history as an HTML section; every review says whether its identity was verified."""
+    if reviews is None:
+        return ""
+    e = html.escape
+    if not reviews:
+        return "<h2>Sign-off</h2><p>No reviews recorded when this report was written.</p>"
+    rows = "".join(
+        f"<tr><td>{r.seq}</td><td>{e(r.created_at)}</td><td>{e(r.reviewer)}</td><td>{e(r.identity)}"
+        f"{' (' + e(r.issuer) + ')' if r.verified and r.issuer else ''}</td><td>{e(r.decision)}</td>"
+        f"<td>{e(r.comment)}</td><td>{e(r.justification)}</td><td>{e(r.run_verdict)}</td>"
+        f"<td><code>{e(r.run_digest[:16]) or 'before digests'}</code></td>"
+        f"<td><code>{e(r.row_hash[:16])}</code></td></tr>"
+        for r in reviews
+    )
+    return f"""<h2>Sign-off</h2>
+<p class="note">Reviews recorded when this report was written. "unverified": a typed name or automation, not a
+login. Each review is bound to the run's content digest and is a row of the review hash chain
+(<code>embdiff reviews verify</code>).</p>
+<table class="w"><tr><th>#</th><th>time (UTC)</th><th>reviewer</th><th>identity</th><th>decision</th><th>comment</th>
+<th>justification</th><th>verdict then</th><th>run digest</th><th>row hash</th></tr>{rows}</table>"""
+
+
+def html_report(result: Comparison, *, reviews: Sequence[Review] | None = None) -> str:
+    """A self-contained HTML report: verdict, evidence, reasons, tables and charts, and (given ``reviews``)
+    the sign-off history; readable offline."""
     e = html.escape
     metric = verdict_metric(result)
     figures = [plots.delta_ci_figure(result.domains, metric=metric)]
@@ -234,9 +260,10 @@ padding:4px 8px;text-align:left}} .note{{color:#555;font-size:13px}}</style></he
 <table class="w"><tr><th>query</th><th>domain</th><th>text</th><th>base</th><th>tuned</th><th>Δ</th></tr>
 {worst_rows}</table>
 {ki_section}
+{_signoff_html(reviews)}
 </body></html>
 """
 
 
-def write_html(result: Comparison, path: Path) -> None:
-    _atomic_write(path, html_report(result))
+def write_html(result: Comparison, path: Path, *, reviews: Sequence[Review] | None = None) -> None:
+    _atomic_write(path, html_report(result, reviews=reviews))

@@ -421,6 +421,11 @@ def test_reviews_add_list_verify_export(inputs: Inputs, tmp_path: Path, capsys: 
     assert listed["run_digest_now"] == listed["reviews"][1]["run_digest"]
     assert main(["reviews", "verify"]) == 0
     assert "review chain intact: 2 rows" in capsys.readouterr().out
+    page = tmp_path / "report.html"
+    assert main(["report", run_id, "--html", str(page)]) == 0
+    html_text = page.read_text(encoding="utf-8")
+    assert "<h2>Sign-off</h2>" in html_text and "<td>ci-bot</td><td>unverified</td><td>approve</td>" in html_text
+    assert "legal is out of scope for this release" in html_text
     export = tmp_path / "signoff.json"
     assert main(["reviews", "export", run_id, "--out", str(export)]) == 0
     assert main(["reviews", "verify", "--export", str(export)]) == 0
