@@ -421,7 +421,7 @@ def test_compare_inputs_computes_once(
         raise AssertionError("compare() was called again for inputs already saved")
 
     # diagnostics.compare is also the name of the function re-exported by the package: take the module
-    monkeypatch.setattr(importlib.import_module("diagnostics.compare"), "compare", must_not_run)
+    monkeypatch.setattr(importlib.import_module("diagnostics.compare"), "_compare", must_not_run)
     second = compare_inputs(dataset, base, tuned, projection=False)
     assert second.run_id == first.run_id
     assert second.verdict == first.verdict == "FAIL"
@@ -437,7 +437,7 @@ def test_progress_reports_each_stage_to_completion(data: tuple[Dataset, Embeddin
     calls: list[tuple[str, int, int]] = []
     compare(dataset, base, tuned, progress=lambda s, d, t: calls.append((s, d, t)), projection=False)
     stages = list(dict.fromkeys(s for s, _, _ in calls))
-    assert stages == ["neighbours", "metrics"]
+    assert stages == ["retrieve", "statistics", "neighbours", "collapse", "verdict"]
     for stage in stages:
         mine = [(d, t) for s, d, t in calls if s == stage]
         assert mine[-1][0] == mine[-1][1] and all(0 <= d <= t for d, t in mine)

@@ -18,8 +18,8 @@ from diagnostics.result import Comparison
 from diagnostics.sample import SAMPLE_DIR
 from ui.data import bundled_sample
 
-STAGES = ("check base model", "check tuned model", "encode base", "encode tuned", "neighbours", "known-item",
-          "metrics", "projection")
+STAGES = ("check base model", "check tuned model", "encode base", "encode tuned", "retrieve", "statistics",
+          "neighbours", "known-item", "collapse", "projection", "verdict")
 DEFAULT_MAX_UPLOAD_MB = 200
 
 
