@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from sentence_transformers import SentenceTransformer
 
-from diagnostics import encoding
+from diagnostics import encode_cache, encoding
 from diagnostics._validation import InputError
 from diagnostics.dataset import Dataset
 from diagnostics.encoding import encode_dataset, encode_texts, load_model, model_fingerprint
@@ -154,7 +154,7 @@ def test_corrupt_chunks_are_skipped_and_reencoded(
 def test_many_chunks_are_merged_and_concurrent_writers_lose_nothing(
     model: SentenceTransformer, tmp_path: Path, spy: Spy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(encoding, "_MAX_CHUNKS", 3)
+    monkeypatch.setattr(encode_cache, "_MAX_CHUNKS", 3)  # read by encode_cache._compact
     groups = [[f"writer {w} sentence {i}" for i in range(4)] for w in range(3)]
     errors: list[BaseException] = []
 
