@@ -27,6 +27,11 @@ __all__ = [
     "InputError",
     "check_run_id",
     "check_k",
+    "check_seed",
+    "check_unit_rows",
+    "check_whole",
+    "is_run_id",
+    "NORM_TOLERANCE",
     "describe_ids",
     "display_path",
     "check_file",
@@ -86,26 +91,94 @@ def check_run_id(run_id: object) -> str:
     Run ids are 16 lower-case hex characters, so no path (``../x``, ``/etc``) can pass.
     The message never echoes more than a short, sanitised prefix of the input.
     """
-    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
+    if not is_run_id(run_id):
         shown = re.sub(r"[^0-9A-Za-z_-]", "?", str(run_id)[:20]) if run_id is not None else "nothing"
         raise InputError(
             f"run id {shown!r} is not valid: a run id is 16 lower-case hexadecimal characters "
             "as printed by `embdiff compare`; copy it from there or from the app's Load page"
         )
-    return run_id
+    return str(run_id)
+
+
+#: How far from 1 a row's L2 norm may be for the row to count as unit-length (float32 encoders, rounding).
+NORM_TOLERANCE = 1e-3
+#: Largest seed accepted: numpy and umap both take 32-bit unsigned seeds.
+SEED_MAX = 2**32 - 1
+
+
+def check_whole(
+    value: object, *, name: str, low: int = 1, high: int | None = None, hint: str = "", strict: bool = False
+) -> int:
+    """Validate a whole number in ``[low, high]`` (``high`` None: no upper bound): a count, a cut-off, ``k``.
+
+    Accepts ints, integral floats and digit strings (URL parameters, command-line values), or with
+    ``strict`` only ints (numeric kernels, where a float or string means a caller's bug); the message
+    names the parameter, the range, the value given (cut short) and, with ``hint``, what is usual.
+
+    >>> check_whole("10", name="k", high=100)
+    10
+    """
+    span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+    hint = f" ({hint})" if hint else ""
+    shown = str(value)[:20] if isinstance(value, int | float | np.integer | np.floating) else repr(str(value)[:20])
+    allowed = (int, np.integer) if strict else (int, float, str, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, allowed):
+        raise InputError(f"{name} must be a whole number {span}{hint}; got {type(value).__name__}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise InputError(f"{name} must be a whole number {span}{hint}; got {shown}") from None
+    if not math.isfinite(number) or number != int(number) or number < low or (high is not None and number > high):
+        raise InputError(f"{name} must be a whole number {span}{hint}; got {shown}")
+    return int(number)
 
 
 def check_k(k: object, *, name: str = "k", low: int = 1, high: int = 100) -> int:
-    """Validate a neighbour count ``k`` (an int in ``[low, high]``)."""
-    if isinstance(k, bool) or not isinstance(k, int | float | str):
-        raise InputError(f"{name} must be a whole number from {low} to {high}; got {type(k).__name__}")
-    try:
-        value = float(k)
-    except ValueError:
-        raise InputError(f"{name} must be a whole number from {low} to {high}; got {str(k)[:20]!r}") from None
-    if not math.isfinite(value) or value != int(value) or not low <= value <= high:
-        raise InputError(f"{name} must be a whole number from {low} to {high}; got {str(k)[:20]!r}")
+    """Validate a neighbour count or rank cut-off ``k`` (a whole number in ``[low, high]``)."""
+    return check_whole(k, name=name, low=low, high=high)
+
+
+def check_seed(value: object, *, name: str = "random_state", allow_generator: bool = False) -> Any:
+    """Validate a random seed: a whole number from 0 to :data:`SEED_MAX` (results must be reproducible),
+    or, where ``allow_generator``, a ``numpy.random.Generator`` (returned as is)."""
+    if allow_generator and isinstance(value, np.random.Generator):
+        return value
+    what = " or a numpy Generator" if allow_generator else ""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise InputError(f"{name} must be an int seed from 0 to {SEED_MAX}{what} (results must be reproducible); "
+                         f"got {type(value).__name__}")
+    if not 0 <= int(value) <= SEED_MAX:
+        raise InputError(f"{name} must be an int seed from 0 to {SEED_MAX}{what}; got {int(value)}")
     return int(value)
+
+
+def check_unit_rows(m: np.ndarray[Any, Any], name: str, *, chunk: int = 65536) -> None:
+    """Every row of the float32 matrix ``m`` finite and of unit L2 norm (to :data:`NORM_TOLERANCE`).
+
+    Scans in chunks (no full-size temporary). The message names the first bad row and the fix.
+    """
+    for start in range(0, m.shape[0], chunk):
+        part = m[start : start + chunk]
+        finite = np.isfinite(part).all(axis=1)
+        if not finite.all():
+            raise InputError(
+                f"{name} row {start + int(np.argmin(finite))} contains NaN or infinity; every vector must be "
+                "finite (re-encode that record or drop it)"
+            )
+        norms = np.sqrt(np.einsum("ij,ij->i", part, part, dtype=np.float64))
+        off = np.abs(norms - 1.0) > NORM_TOLERANCE
+        if off.any():
+            row = int(np.argmax(off))
+            raise InputError(
+                f"{name} must be L2-normalised (cosine similarity is a dot product of unit vectors), "
+                f"but row {start + row} has norm {norms[row]:.4g}; divide each row by its norm (or encode with "
+                "normalize_embeddings=True); an all-zero vector cannot be normalised and must be dropped"
+            )
+
+
+def is_run_id(text: object) -> bool:
+    """Whether ``text`` is a well-formed run id (for listings and links, where a bad one is skipped)."""
+    return isinstance(text, str) and RUN_ID_PATTERN.fullmatch(text) is not None
 
 
 def check_same_length(name_a: str, a: Sequence[object], name_b: str, b: Sequence[object]) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from diagnostics._validation import InputError
+from diagnostics._validation import InputError, check_seed, check_whole
 from diagnostics.geometry import (
     DEFAULT_MAX_ITEMS,
     DEFAULT_MAX_PAIRS,
@@ -52,8 +52,6 @@ from diagnostics.neighbors import (
     OVERALL,
     _check_domains,
     _check_not_overall,
-    _check_positive_int,
-    _check_random_state,
     stratified_sample,
 )
 
@@ -183,8 +181,8 @@ def collapse_table(
     labels = _check_domains(domains, "domains", x.shape[0])
     order, groups = _groups(labels)
     _check_not_overall(order, "domains")
-    max_pairs = _check_positive_int(max_pairs, "max_pairs")
-    seed = _check_random_state(random_state)
+    max_pairs = check_whole(max_pairs, name="max_pairs", strict=True)
+    seed = check_seed(random_state)
     if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t <= 0:
         raise InputError(f"t must be a positive number (the paper uses 2); got {t!r}")
 
@@ -331,7 +329,7 @@ def collapse_flags(
     rank_fall = _check_threshold(collapse_rank_fall, "collapse_rank_fall", 0.0, 1.0)
     merge_rise = _check_threshold(merge_cosine_rise, "merge_cosine_rise", 0.0, 2.0)
     merge_min = _check_threshold(merge_min_cosine, "merge_min_cosine", -1.0, 1.0)
-    min_docs = _check_positive_int(min_docs, "min_docs")
+    min_docs = check_whole(min_docs, name="min_docs", strict=True)
 
     rows = table[table["domain"].astype(str) != OVERALL]
     n_docs = dict(zip(rows["domain"].astype(str), rows["n_docs"].astype(int), strict=True))

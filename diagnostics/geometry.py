@@ -27,8 +27,8 @@ from numpy.typing import NDArray
 from scipy.linalg.blas import dsyrk
 from threadpoolctl import threadpool_limits
 
-from diagnostics._validation import InputError
-from diagnostics.neighbors import _check_domains, _check_positive_int, _check_random_state, stratified_sample
+from diagnostics._validation import InputError, check_seed, check_whole
+from diagnostics.neighbors import _check_domains, stratified_sample
 
 __all__ = [
     "mean_intra_cosine",
@@ -365,8 +365,8 @@ def uniformity(
     """
     x, w = _check_vectors(vectors, "vectors")
     order, groups = _domains_for(x, domains)
-    max_pairs = _check_positive_int(max_pairs, "max_pairs")
-    seed = _check_random_state(random_state)
+    max_pairs = check_whole(max_pairs, name="max_pairs", strict=True)
+    seed = check_seed(random_state)
     if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t <= 0:
         raise InputError(f"t must be a positive number (the paper uses 2); got {t!r}")
     values = [

@@ -25,12 +25,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from diagnostics._validation import InputError
+from diagnostics._validation import NORM_TOLERANCE, InputError, check_unit_rows, check_whole  # noqa: F401 (NORM_TOLERANCE: re-exported)
 
 __all__ = ["BACKENDS", "exact_top_k", "faiss_available", "knn_rows"]
 
 #: Tolerance on the L2 norm of each input row (float32 vectors written by other tools drift a little).
-NORM_TOLERANCE = 1e-3
 
 #: ``backend=`` values: ``"auto"`` is FAISS when it imports, else numpy.
 BACKENDS = ("auto", "faiss", "numpy")
@@ -286,45 +285,14 @@ def _check_matrix(x: object, name: str) -> NDArray[np.float32]:
     if x.shape[1] == 0:
         raise InputError(f"{name} has 0 dimensions (shape {x.shape}); pass the embedding vectors")
     m = np.ascontiguousarray(x, dtype=np.float32)
-    bad_finite, bad_norm = _scan_rows(m)
-    if bad_finite is not None:
-        raise InputError(
-            f"{name} row {bad_finite} contains NaN or infinity; every vector must be finite "
-            "(re-encode that record or drop it)"
-        )
-    if bad_norm is not None:
-        row, norm = bad_norm
-        raise InputError(
-            f"{name} must be L2-normalised (cosine similarity is a dot product of unit vectors), "
-            f"but row {row} has norm {norm:.4g}; divide each row by its norm (or encode with "
-            "normalize_embeddings=True); an all-zero vector cannot be normalised and must be dropped"
-        )
+    check_unit_rows(m, name)
     return m
-
-
-def _scan_rows(m: NDArray[np.float32], chunk: int = 65536) -> tuple[int | None, tuple[int, float] | None]:
-    """First non-finite row, and first row whose norm is off by more than the tolerance."""
-    for start in range(0, m.shape[0], chunk):
-        part = m[start : start + chunk]
-        finite = np.isfinite(part).all(axis=1)
-        if not finite.all():
-            return start + int(np.argmin(finite)), None
-        norms = np.sqrt(np.einsum("ij,ij->i", part, part, dtype=np.float64))
-        off = np.abs(norms - 1.0) > NORM_TOLERANCE
-        if off.any():
-            row = int(np.argmax(off))
-            return None, (start + row, float(norms[row]))
-    return None, None
 
 
 def _check_k_for_corpus(k: object, n_docs: int, *, exclude_self: bool) -> int:
     """``k`` must be a positive whole number no larger than the searchable corpus."""
-    if isinstance(k, bool) or not isinstance(k, int | np.integer):
-        raise InputError(f"k must be a whole number of neighbours (at least 1); got {k!r}")
-    value = int(k)
+    value = check_whole(k, name="k", low=1, hint="the number of neighbours wanted", strict=True)
     available = n_docs - 1 if exclude_self else n_docs
-    if value < 1:
-        raise InputError(f"k must be at least 1; got {value}; pass the number of neighbours wanted")
     if value > available:
         what = f"{n_docs} documents" + (" minus the item itself" if exclude_self else "")
         raise InputError(

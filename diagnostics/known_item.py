@@ -49,7 +49,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from diagnostics._validation import InputError
+from diagnostics._validation import InputError, check_seed, check_whole
 from diagnostics.dataset import Dataset
 
 __all__ = [
@@ -242,10 +242,8 @@ def build_known_items(
         The checks (domains in :attr:`Dataset.domains` order, documents in corpus order) and the
         per-domain coverage.
     """
-    if isinstance(docs_per_domain, bool) or not isinstance(docs_per_domain, int | np.integer) or docs_per_domain < 0:
-        raise InputError(f"known-item docs_per_domain must be a whole number >= 0; got {docs_per_domain!r}")
-    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
-        raise InputError(f"random_state must be an int seed; got {type(random_state).__name__}")
+    docs_per_domain = check_whole(docs_per_domain, name="known-item docs_per_domain", low=0)
+    random_state = check_seed(random_state)
     unknown = sorted(set(constructions) - set(CONSTRUCTIONS))
     if unknown:
         raise InputError(f"unknown known-item construction {unknown[0]!r}; use {', '.join(CONSTRUCTIONS)}")

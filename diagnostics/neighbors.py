@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from diagnostics._validation import InputError
+from diagnostics._validation import InputError, check_seed, check_whole
 
 __all__ = [
     "OVERALL",
@@ -158,20 +158,6 @@ def _check_not_overall(labels: Sequence[str], name: str) -> None:
         raise InputError(
             f"{name} contains a domain named {OVERALL!r}, which is reserved for the all-domains row; rename that domain"
         )
-
-
-def _check_random_state(random_state: object) -> int:
-    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
-        raise InputError(
-            f"random_state must be an int seed (results must be reproducible); got {type(random_state).__name__}"
-        )
-    return int(random_state)
-
-
-def _check_positive_int(value: object, name: str, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) < low:
-        raise InputError(f"{name} must be an integer >= {low}; got {value!r}")
-    return int(value)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -417,10 +403,10 @@ def overlap_ci(
         interval.
     """
     values, labels = _check_overlap(overlap, domains)
-    n_resamples = _check_positive_int(n_resamples, "n_resamples")
+    n_resamples = check_whole(n_resamples, name="n_resamples", strict=True)
     if isinstance(confidence, bool) or not isinstance(confidence, float | int) or not 0 < confidence < 1:
         raise InputError(f"confidence must be a number strictly between 0 and 1 (e.g. 0.95); got {confidence!r}")
-    rng = np.random.default_rng(_check_random_state(random_state))
+    rng = np.random.default_rng(check_seed(random_state))
     order = sorted(set(labels))
     sampled = {d: int((labels == d).sum()) for d in order}
     if population is None:
@@ -591,9 +577,9 @@ def stratified_sample(
         Sorted row indices, ``m = min(n, max_items)``.
     """
     labels = _check_domains(domains, "domains")
-    max_items = _check_positive_int(max_items, "max_items")
-    min_per_domain = _check_positive_int(min_per_domain, "min_per_domain", low=0)
-    rng = np.random.default_rng(_check_random_state(random_state))
+    max_items = check_whole(max_items, name="max_items", strict=True)
+    min_per_domain = check_whole(min_per_domain, name="min_per_domain", low=0, strict=True)
+    rng = np.random.default_rng(check_seed(random_state))
     n = labels.shape[0]
     if n <= max_items:
         return np.arange(n, dtype=np.int64)

@@ -74,7 +74,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from diagnostics._validation import InputError, check_k
+from diagnostics._validation import NORM_TOLERANCE, InputError, check_k, check_seed, check_unit_rows, check_whole  # noqa: F401
 from diagnostics.neighbors import stratified_sample
 
 __all__ = ["Projection", "project_pair", "warm_up"]
@@ -95,7 +95,6 @@ TUNED_LEARNING_RATE = 0.5
 #: Each domain keeps at least this many sampled rows (fewer when the cap cannot afford it).
 MIN_PER_DOMAIN = 50
 #: Tolerance on the L2 norm of each input row.
-NORM_TOLERANCE = 1e-3
 
 #: Added to the kept-neighbour share of every point where it serves as a weight (never 0).
 _WEIGHT_FLOOR = 1e-3
@@ -292,9 +291,9 @@ def project_pair(
         )
     domains = _check_labels(labels, n)
     n_neighbors = check_k(n_neighbors, name="n_neighbors", low=2, high=200)
-    max_points = _check_int(max_points, "max_points", low=2 * n_neighbors + 1)
-    trust_sample = _check_int(trust_sample, "trust_sample", low=2 * n_neighbors + 1)
-    seed = _check_int(random_state, "random_state", low=0, high=2**32 - 1)
+    max_points = check_whole(max_points, name="max_points", low=2 * n_neighbors + 1)
+    trust_sample = check_whole(trust_sample, name="trust_sample", low=2 * n_neighbors + 1)
+    seed: int = check_seed(random_state)
     if n <= 2 * n_neighbors:
         raise InputError(
             f"base and tuned have {n} rows, too few for n_neighbors={n_neighbors}: the projection "
@@ -538,21 +537,7 @@ def _check_vectors(x: object, name: str) -> NDArray[np.float32]:
     if not np.issubdtype(x.dtype, np.floating):
         raise InputError(f"{name} must hold floating-point vectors; got dtype {x.dtype}; pass float32 embeddings")
     m = np.ascontiguousarray(x, dtype=np.float32)
-    finite = np.isfinite(m).all(axis=1)
-    if not finite.all():
-        row = int(np.argmin(finite))
-        raise InputError(
-            f"{name} row {row} contains NaN or infinity; every vector must be finite "
-            "(re-encode that record or drop it from both base and tuned)"
-        )
-    norms = np.sqrt(np.einsum("ij,ij->i", m, m, dtype=np.float64))
-    off = np.abs(norms - 1.0) > NORM_TOLERANCE
-    if off.any():
-        row = int(np.argmax(off))
-        raise InputError(
-            f"{name} must be L2-normalised, but row {row} has norm {norms[row]:.4g}; divide each row "
-            "by its norm (or encode with normalize_embeddings=True)"
-        )
+    check_unit_rows(m, name)
     return m
 
 
@@ -569,16 +554,6 @@ def _check_labels(labels: object, n: int) -> NDArray[np.str_]:
     if missing:
         raise InputError(f"labels row {missing[0]} has no domain ({arr[missing[0]]!r}); give every row a domain")
     return arr.astype(str)
-
-
-def _check_int(value: object, name: str, *, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise InputError(f"{name} must be a whole number (at least {low}); got {value!r}")
-    if int(value) < low:
-        raise InputError(f"{name} must be at least {low}; got {int(value)}")
-    if high is not None and int(value) > high:
-        raise InputError(f"{name} must be at most {high}; got {int(value)}")
-    return int(value)
 
 
 def _check_knn(given: object, n: int, n_neighbors: int, name: str) -> tuple[NDArray[np.int64], NDArray[np.float32]]:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from diagnostics._validation import InputError
+from diagnostics._validation import InputError, check_whole
 from diagnostics.dataset import Dataset
 from diagnostics.metrics import METRICS
 
@@ -458,9 +458,7 @@ def _deepest_name(parsed: list[tuple[str, int]]) -> str:
 
 
 def _check_cutoff(k: object) -> int:
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or int(k) < 1:
-        raise InputError(f"k must be a positive whole number (a rank cut-off such as 10); got {k!r}")
-    return int(k)
+    return check_whole(k, name="k", low=1, hint="a rank cut-off such as 10")
 
 
 def _check_p(p: object) -> float:

@@ -30,7 +30,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from diagnostics._home import embdiff_home
-from diagnostics._validation import RUN_ID_PATTERN, InputError, check_run_id, short_error
+from diagnostics._validation import InputError, check_run_id, is_run_id, short_error
 
 __all__ = ["RunStore", "RunCorruptError", "RunNotFoundError", "SavedRun", "content_digest", "run_id_for"]
 
@@ -238,7 +238,7 @@ class RunStore:
         """Manifests of every complete run, newest first; damaged runs are listed with ``error``."""
         runs: list[dict[str, Any]] = []
         for entry in self.root.iterdir():
-            if not RUN_ID_PATTERN.fullmatch(entry.name) or not entry.is_dir():
+            if not is_run_id(entry.name) or not entry.is_dir():
                 continue  # temporary directories of writers (.tmp-…) and anything that is not a run
             try:
                 runs.append(self.open(entry.name).manifest)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from diagnostics._validation import InputError
+from diagnostics._validation import InputError, check_seed, check_whole
 
 __all__ = [
     "OVERALL",
@@ -303,17 +303,12 @@ def _check_deltas(deltas: ArrayLike) -> NDArray[np.float64]:
 
 
 def _check_count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) < 1:
-        raise InputError(f"{name} must be a positive whole number (at least 2000 is recommended); got {value!r}")
-    return int(value)
+    return check_whole(value, name=name, low=1, hint="at least 2000 is recommended")
 
 
 def _rng(random_state: object) -> np.random.Generator:
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer) or int(random_state) < 0:
-        raise InputError(f"random_state must be a non-negative integer seed or a numpy Generator; got {random_state!r}")
-    return np.random.default_rng(int(random_state))
+    seed = check_seed(random_state, allow_generator=True)
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 def _check_pair(base: pd.DataFrame, tuned: pd.DataFrame) -> None:

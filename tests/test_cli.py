@@ -91,7 +91,7 @@ def test_compare_prints_the_run_id_and_table_and_writes_json(
     saved = load_comparison(run_id)
     assert saved.projection is None and saved.manifest["params"]["projection"] is False
     # progress went to stderr, not stdout
-    assert "neighbours: 4/4 (100%)" in captured.err and "metrics: 4/4 (100%)" in captured.err
+    assert "retrieve: 2/2 (100%)" in captured.err and "verdict: 1/1 (100%)" in captured.err
     assert "neighbours" not in captured.out
 
 
@@ -305,7 +305,7 @@ def test_a_real_process(inputs: Inputs, tmp_path: Path) -> None:
     )
     assert done.returncode == 1, done.stderr
     run_id = _run_id(done.stdout)
-    assert "Traceback" not in done.stderr and "metrics: 4/4 (100%)" in done.stderr
+    assert "Traceback" not in done.stderr and "statistics: 2/2 (100%)" in done.stderr
     check_schema(json.loads(out.read_text(encoding="utf-8")), DOMAINS)
     assert _runs() == [run_id]
     bad = subprocess.run(

@@ -400,7 +400,7 @@ def test_pair_and_option_errors() -> None:
         collapse_table(x, x, ["overall"] * 4)
     with pytest.raises(InputError, match=r"t must be a positive number"):
         uniformity(x, ["a"] * 4, t=0)
-    with pytest.raises(InputError, match=r"max_pairs must be an integer >= 1"):
+    with pytest.raises(InputError, match=r"max_pairs must be a whole number of at least 1"):
         collapse_table(x, x, ["a"] * 4, max_pairs=0)
     with pytest.raises(InputError, match=r"random_state must be an int seed"):
         silhouette_by_domain(x, ["a", "a", "b", "b"], random_state="0")  # type: ignore[arg-type]
@@ -421,5 +421,5 @@ def test_flag_errors() -> None:
         collapse_flags(table, eye_frame(["a", "b", "c"]), eye_frame(["a", "b", "c"]))
     with pytest.raises(InputError, match=r"collapse_rank_fall must be a number from 0 to 1; got 20"):
         collapse_flags(table, good, good, collapse_rank_fall=20)
-    with pytest.raises(InputError, match=r"min_docs must be an integer >= 1"):
+    with pytest.raises(InputError, match=r"min_docs must be a whole number of at least 1"):
         collapse_flags(table, good, good, min_docs=0)

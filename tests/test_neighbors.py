@@ -213,7 +213,7 @@ def test_overlap_ci_errors() -> None:
         overlap_ci([1.0], ["c"], population=["a"])
     with pytest.raises(InputError, match=r"confidence must be a number strictly between 0 and 1"):
         overlap_ci([1.0], ["a"], confidence=95)
-    with pytest.raises(InputError, match=r"n_resamples must be an integer >= 1; got 0"):
+    with pytest.raises(InputError, match=r"n_resamples must be a whole number of at least 1; got 0"):
         overlap_ci([1.0], ["a"], n_resamples=0)
     with pytest.raises(InputError, match=r"random_state must be an int seed"):
         overlap_ci([1.0], ["a"], random_state=None)  # type: ignore[arg-type]
@@ -290,7 +290,7 @@ def test_stratified_sample_floor_keeps_small_domains() -> None:
 def test_stratified_sample_errors() -> None:
     with pytest.raises(InputError, match=r"max_items=2 is smaller than the number of domains \(3\)"):
         stratified_sample(["a", "b", "c", "a"], max_items=2)
-    with pytest.raises(InputError, match=r"max_items must be an integer >= 1; got 0"):
+    with pytest.raises(InputError, match=r"max_items must be a whole number of at least 1; got 0"):
         stratified_sample(["a"], max_items=0)
     with pytest.raises(InputError, match=r"random_state must be an int seed"):
         stratified_sample(["a"], max_items=1, random_state=1.5)  # type: ignore[arg-type]

@@ -325,7 +325,7 @@ def test_bad_rankings() -> None:
 @pytest.mark.parametrize("k", [0, -1, 1.5, True])
 def test_bad_cutoff_in_scalar_functions(k: object) -> None:
     for fn in (ndcg_at_k, recall_at_k, reciprocal_rank_at_k):
-        with pytest.raises(InputError, match=r"k must be a positive whole number"):
+        with pytest.raises(InputError, match=r"k must be a whole number of at least 1"):
             fn({"a": 1}, ["a"], k=k)  # type: ignore[arg-type]
 
 

@@ -113,9 +113,9 @@ def test_bootstrap_errors() -> None:
         paired_bootstrap_ci(["a"])
     with pytest.raises(InputError, match=r"confidence must be a number strictly between 0 and 1"):
         paired_bootstrap_ci([0.1], confidence=95)
-    with pytest.raises(InputError, match=r"n_resamples must be a positive whole number"):
+    with pytest.raises(InputError, match=r"n_resamples must be a whole number of at least 1"):
         paired_bootstrap_ci([0.1], n_resamples=0)
-    with pytest.raises(InputError, match=r"random_state must be a non-negative integer seed or a numpy Generator"):
+    with pytest.raises(InputError, match=r"random_state must be an int seed from 0 to 4294967295 or a numpy Generator"):
         paired_bootstrap_ci([0.1], random_state=-1)
     with pytest.raises(InputError, match=r"random_state must be"):
         paired_bootstrap_ci([0.1], random_state=None)  # type: ignore[arg-type]
@@ -175,7 +175,7 @@ def test_sign_flip_edge_cases() -> None:
 
 
 def test_sign_flip_errors() -> None:
-    with pytest.raises(InputError, match=r"n_permutations must be a positive whole number"):
+    with pytest.raises(InputError, match=r"n_permutations must be a whole number of at least 1"):
         sign_flip_pvalue([0.1], n_permutations=1.5)  # type: ignore[arg-type]
     with pytest.raises(InputError, match=r"deltas\[0\] is inf"):
         sign_flip_pvalue([np.inf])

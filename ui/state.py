@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from diagnostics._validation import RUN_ID_PATTERN, InputError, check_k, check_run_id
+from diagnostics._validation import InputError, check_k, check_run_id, is_run_id
 from diagnostics.result import Comparison
 from diagnostics.runs import RunCorruptError
 from ui.auth import account_box
@@ -181,7 +181,7 @@ def sidebar() -> None:
         st.markdown("### embdiff")
         for path, label in PAGES.values():
             st.page_link(path, label=label, query_params=params)
-        if RUN_ID_PATTERN.fullmatch(params.get("run", "")):
+        if is_run_id(params.get("run", "")):
             st.caption("Run")
             # text, not st.code: a code block makes every page fetch and run a 1.5 MB highlighter
             st.text(params["run"])
