@@ -1,4 +1,4 @@
-"""Neighbour-set comparison up to ties, and the FAISS flat reference search."""
+"""Neighbor-set comparison up to ties, and the FAISS flat reference search."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def differ_beyond_ties(
     docs: NDArray[np.float32],
     ref_scores: NDArray[np.float32],
 ) -> tuple[int, int]:
-    """Rows whose neighbour sets differ at all, and rows that differ beyond ties.
+    """Rows whose neighbor sets differ at all, and rows that differ beyond ties.
 
     A differing row is explained by ties when every document in the symmetric difference of the two
     sets scores (recomputed in float32) within ``TIE_TOLERANCE`` of the k-th reference score."""

@@ -3,7 +3,7 @@
 The answer so far is no (numbers in the README's performance section): sentence-transformers'
 ONNX backend needs ``optimum``, whose install downgrades sentence-transformers 6.2 -> 5.7 and
 transformers 5.24 -> 4.57 (``sentence-transformers[onnx]==6.2.0`` does not resolve), and there fp32
-ONNX ran at 0.87-0.93x torch; int8 was faster but moved the top-10 neighbours (overlap 0.90). So the
+ONNX ran at 0.87-0.93x torch; int8 was faster but moved the top-10 neighbors (overlap 0.90). So the
 engine keeps torch, and this script stays a measurement, run in throwaway virtual environments so
 the project's own is never changed::
 
@@ -21,7 +21,7 @@ Each variant encodes the same 1,000 SciFact documents (``../shared/data/beir/sci
 of 32, three interleaved rounds after a warm-up batch; a round is redone (up to 4 times) when other
 processes took more than 10 % of the machine during it. Reported: median texts/s, CPU seconds, and
 agreement with torch (largest absolute difference, smallest cosine, overlap of each document's top-10
-neighbours among the 1,000).
+neighbors among the 1,000).
 """
 
 from __future__ import annotations

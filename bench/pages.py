@@ -3,7 +3,7 @@
 Run with ``HF_HUB_OFFLINE=1 .venv/bin/python -m bench.pages`` (options: ``--home DIR``, ``--reruns N``,
 ``--no-browser``, ``--no-apptest``). It measures the targets of issue 5:
 
-1. **Server time per rerun** of every page (Load, Overview, Projection, Neighbourhoods, Cluster collapse,
+1. **Server time per rerun** of every page (Load, Overview, Projection, Neighborhoods, Cluster collapse,
    Queries) on a saved run of 100k documents x 10k queries x 384 dims, opened the way a review link
    opens it (``run``, and ``domain``, ``query``, ``k``, ``color`` where the page reads them). In
    Streamlit's ``AppTest``: the first run of the page with every Streamlit cache cleared (``first``),
@@ -15,7 +15,7 @@ Run with ``HF_HUB_OFFLINE=1 .venv/bin/python -m bench.pages`` (options: ``--home
    the measurement; the server pays it once at start).
 2. **Browser time to draw the 50k-point projection**: the real server (``streamlit run app.py`` with
    ``EMBDIFF_HOME`` set), Debian's chromium driven by Playwright; the clock runs from navigation (or
-   from the click on a colour option) until the page's canvas map (on by default above 10k points)
+   from the click on a color option) until the page's canvas map (on by default above 10k points)
    marks both maps drawn with 50k points each (its ``data-drawn`` and ``data-color``) and two
    animation frames have passed (target <= 2 s).
    ``first load`` is the first visit of the deep link after the server started and finished its UMAP
@@ -116,7 +116,7 @@ def _view_params(run_id: str) -> dict[str, dict[str, str]]:
         "overview": {"run": run_id},
         "projection": {"run": run_id},
         "projection ?color=overlap": {"run": run_id, "color": "overlap"},
-        "neighbourhoods": {"run": run_id, "domain": domain},
+        "neighborhoods": {"run": run_id, "domain": domain},
         "collapse": {"run": run_id},
         "queries": {"run": run_id, "domain": str(worst["domain"]), "query": str(worst["query_id"]), "k": "20"},
     }
@@ -145,12 +145,12 @@ def _widget(elements: Any, label: str) -> Any:
 def _controls(name: str) -> list[tuple[str, Any]]:
     """One view change per page that has one: (label, function applying it to an AppTest)."""
     if name == "projection":
-        return [("colour -> overlap", lambda at: _widget(at.radio, "Colour by").set_value("overlap")),
-                ("colour -> domain", lambda at: _widget(at.radio, "Colour by").set_value("domain"))]
+        return [("color -> overlap", lambda at: _widget(at.radio, "Color by").set_value("overlap")),
+                ("color -> domain", lambda at: _widget(at.radio, "Color by").set_value("domain"))]
     if name == "overview":
         return [("metric -> recall@10", lambda at: _widget(at.selectbox, "Metric").set_value("recall@10")),
                 ("metric -> ndcg@10", lambda at: _widget(at.selectbox, "Metric").set_value("ndcg@10"))]
-    if name == "neighbourhoods":
+    if name == "neighborhoods":
         return [("domain -> all", lambda at: _widget(at.selectbox, "Domain").set_value("all domains")),
                 ("domain -> domain1", lambda at: _widget(at.selectbox, "Domain").set_value("domain1"))]
     if name == "queries":
@@ -211,9 +211,9 @@ def apptest_rows(run_id: str, *, reruns: int) -> None:
 # -- 2 and 3. the real server in chromium ------------------------------------------------------------
 
 # The page's canvas map (ui/projection_map.js) marks its canvas once both maps are drawn: how many
-# points each map holds and what they are coloured by. The canvas lives in the component's open
+# points each map holds and what they are colored by. The canvas lives in the component's open
 # shadow root, which Playwright's CSS selectors pierce.
-_DRAWN = 'canvas.points[data-drawn="{n}"][data-color="{colour}"]'
+_DRAWN = 'canvas.points[data-drawn="{n}"][data-color="{color}"]'
 _TWO_FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))"
 
 
@@ -277,13 +277,13 @@ def _idle(page: Any) -> None:
     page.wait_for_selector(IDLE, timeout=300_000)
 
 
-def _until_drawn(page: Any, n: int, colour: str) -> None:
-    page.locator(_DRAWN.format(n=n, colour=colour)).wait_for(state="attached", timeout=300_000)
+def _until_drawn(page: Any, n: int, color: str) -> None:
+    page.locator(_DRAWN.format(n=n, color=color)).wait_for(state="attached", timeout=300_000)
     page.evaluate(_TWO_FRAMES)
 
 
 def browser_rows(home: Path, run_id: str, *, repeats: int) -> None:
-    """The projection deep link drawn in chromium, cold and warm; a colour switch; RSS after every page."""
+    """The projection deep link drawn in chromium, cold and warm; a color switch; RSS after every page."""
     from playwright.sync_api import sync_playwright
 
     from diagnostics.compare import load_comparison
@@ -323,9 +323,9 @@ def browser_rows(home: Path, run_id: str, *, repeats: int) -> None:
                                 note="empty browser cache, warm server")
                 warm = Row("projection in chromium: second load", target=DRAW_TARGET,
                            note="same browser again (cached JS), warm server")
-                switches = {colour: Row(f"projection in chromium: colour -> {colour}", target=DRAW_TARGET,
+                switches = {color: Row(f"projection in chromium: color -> {color}", target=DRAW_TARGET,
                                         note="click the option; first = the view's first build")
-                            for colour in ("overlap", "domain")}
+                            for color in ("overlap", "domain")}
 
                 def load(page: Any) -> float:
                     t0 = time.perf_counter()
@@ -346,16 +346,16 @@ def browser_rows(home: Path, run_id: str, *, repeats: int) -> None:
                         cold.reruns.append(seconds)
                     else:
                         fresh_ctx.reruns.append(seconds)
-                    for colour, label, n in (("overlap", "overlap (documents)", n_overlap),
+                    for color, label, n in (("overlap", "overlap (documents)", n_overlap),
                                              ("domain", "domain", n_all)):
                         t0 = time.perf_counter()
                         page.get_by_test_id("stRadio").get_by_text(label, exact=True).click()
-                        _until_drawn(page, n, colour)
+                        _until_drawn(page, n, color)
                         seconds = time.perf_counter() - t0
-                        if switches[colour].first is None:
-                            switches[colour].first = seconds
+                        if switches[color].first is None:
+                            switches[color].first = seconds
                         else:
-                            switches[colour].reruns.append(seconds)
+                            switches[color].reruns.append(seconds)
                         _idle(page)
                     page = context.new_page()  # the link opened again in the same browser: a new session
                     warm.reruns.append(load(page))

@@ -13,7 +13,7 @@ Stages and references:
 * ``knn``: exact top-100 retrieval of both spaces + document kNN (k=10, the rows
   ``compare`` uses) with ``diagnostics.knn`` vs ``faiss.IndexFlatIP`` (2 threads) on the same arrays,
   twice: the engine's default (``faiss.knn`` with its exact tie handling) and ``backend="numpy"``
-  (the fallback when faiss-cpu is missing); neighbour sets are compared up to ties;
+  (the fallback when faiss-cpu is missing); neighbor sets are compared up to ties;
 * ``umap``: ``diagnostics.projection.project_pair`` (both maps) of up to 20k points vs ONE plain
   ``umap.UMAP(n_neighbors=15, metric="cosine", random_state=0).fit_transform`` of the base space
   (both warmed up first: numba compilation is not timed);

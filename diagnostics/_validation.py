@@ -134,7 +134,7 @@ def check_whole(
 
 
 def check_k(k: object, *, name: str = "k", low: int = 1, high: int = 100) -> int:
-    """Validate a neighbour count or rank cut-off ``k`` (a whole number in ``[low, high]``)."""
+    """Validate a neighbor count or rank cut-off ``k`` (a whole number in ``[low, high]``)."""
     return check_whole(k, name=name, low=low, high=high)
 
 

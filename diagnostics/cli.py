@@ -64,7 +64,7 @@ def _add_compare_options(p: argparse.ArgumentParser) -> None:
                    "with --base too, the model encodes new text after a check that it made these vectors")
     p.add_argument("--tuned", metavar="MODEL", help="tuned model: local directory, PEFT adapter or hub name")
     p.add_argument("--tuned-vectors", metavar="FILE", help="tuned vectors, same formats as --base-vectors")
-    p.add_argument("--k", default="10", help="neighbours / top-k for the label-free signals (default 10)")
+    p.add_argument("--k", default="10", help="neighbors / top-k for the label-free signals (default 10)")
     p.add_argument("--split", default="test", help="qrels split of BEIR directories (default test)")
     p.add_argument("--config", metavar="FILE", help="TOML file overriding the verdict thresholds")
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON")

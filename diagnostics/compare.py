@@ -1,7 +1,7 @@
 """Compare a base and a tuned model on one dataset: every diagnostic, the verdict, the saved run.
 
 :func:`load_inputs` loads and validates the inputs and encodes what needs encoding; :func:`compare` runs
-the stages of :mod:`diagnostics.stages` in order (retrieve → statistics → neighbours → known-item →
+the stages of :mod:`diagnostics.stages` in order (retrieve → statistics → neighbors → known-item →
 collapse → projection → verdict), each reporting its own progress label, and assembles the result;
 :func:`compare_inputs` saves it (or reopens the run made from the same inputs).
 
@@ -114,15 +114,15 @@ def compare(
     base, tuned : Embeddings
         The two models' vectors for ``dataset`` (dimensions may differ).
     k : int, default 10
-        Neighbours for overlap, flow and the label-free top-k signals (1–100). Retrieval metrics
+        Neighbors for overlap, flow and the label-free top-k signals (1–100). Retrieval metrics
         always use the exact top-100.
     config : Config, optional
         Verdict thresholds and statistics settings; default :func:`load_config()`.
     projection : bool, default True
         Compute the aligned 2-D maps (the slowest stage).
     max_overlap_docs : int, default 20000
-        Above this many documents, neighbourhood overlap comes from an exact kNN of a stratified
-        sample of documents against the whole corpus (never approximate neighbours), reported with
+        Above this many documents, neighborhood overlap comes from an exact kNN of a stratified
+        sample of documents against the whole corpus (never approximate neighbors), reported with
         the sample size and a bootstrap CI.
     max_projection_points : int, default 20000
         Stratified sample cap of the projection.
@@ -178,7 +178,7 @@ def _compare(
 
     found = timed("retrieve", lambda: stages.retrieve(dataset, base, tuned, k=k, progress=progress))
     stats = timed("statistics", lambda: stages.statistics(dataset, found, k=k, config=config, progress=progress))
-    near = timed("neighbours", lambda: stages.neighbours(dataset, base, tuned, found, k=k, max_docs=max_overlap_docs,
+    near = timed("neighbors", lambda: stages.neighbors(dataset, base, tuned, found, k=k, max_docs=max_overlap_docs,
                                                          progress=progress))
     checks, ki_status = timed("known_item", lambda: stages.known_items(
         dataset, base, tuned, config=config, k=k, query_prefix=query_prefix, doc_prefix=doc_prefix,

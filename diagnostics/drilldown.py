@@ -107,7 +107,7 @@ def query_list(
 
 
 def most_changed_docs(result: Comparison, *, domain: str | None = None, n: int = 50) -> pd.DataFrame:
-    """The documents whose neighbourhood changed most (lowest overlap), with their text."""
+    """The documents whose neighborhood changed most (lowest overlap), with their text."""
     per_doc = result.tables["per_doc"].dropna(subset=["overlap"])
     if domain:
         per_doc = per_doc[per_doc["domain"] == domain]

@@ -1,7 +1,7 @@
-"""Exact cosine k-nearest neighbours: FAISS's flat search when installed, blocked numpy otherwise.
+"""Exact cosine k-nearest neighbors: FAISS's flat search when installed, blocked numpy otherwise.
 
 Every similarity in embdiff is the cosine of L2-normalised float32 vectors, i.e. their dot product.
-The search is exact (brute force): an approximate index would miss neighbours, and its misses would
+The search is exact (brute force): an approximate index would miss neighbors, and its misses would
 look like change between the base and the tuned model.
 
 Two backends compute the same answer. ``"faiss"`` runs ``faiss.knn`` (the exhaustive
@@ -13,7 +13,7 @@ the default when ``faiss-cpu`` imports, being 1.6x faster than numpy at 100k doc
 a float64 copy of a whole matrix.
 
 Ties are broken deterministically in both: a higher score first, then the lower document row index.
-FAISS orders ties arbitrarily, so it is asked for ``k + TIE_MARGIN`` neighbours, which are sorted
+FAISS orders ties arbitrarily, so it is asked for ``k + TIE_MARGIN`` neighbors, which are sorted
 by (score, row); a row whose tie at the k-th score may continue past what FAISS returned is
 searched again with numpy.
 """
@@ -34,7 +34,7 @@ __all__ = ["BACKENDS", "exact_top_k", "faiss_available", "knn_rows"]
 #: ``backend=`` values: ``"auto"`` is FAISS when it imports, else numpy.
 BACKENDS = ("auto", "faiss", "numpy")
 
-#: Extra neighbours asked of FAISS so that a tie at the k-th score is usually seen whole.
+#: Extra neighbors asked of FAISS so that a tie at the k-th score is usually seen whole.
 TIE_MARGIN = 8
 
 #: Query rows per FAISS call: bounds the gathered copy of sampled rows (``knn_rows``) to 64 MB at 1024 dims.
@@ -62,7 +62,7 @@ def exact_top_k(
     docs : ndarray of shape (n_docs, dim), float32
         L2-normalised document vectors (the whole corpus, all domains together).
     k : int
-        Number of neighbours, ``1 <= k <= n_docs`` (``n_docs - 1`` with ``exclude_self``).
+        Number of neighbors, ``1 <= k <= n_docs`` (``n_docs - 1`` with ``exclude_self``).
     block_size : int, default=256
         numpy backend: queries per matrix product; bounds the temporary memory to
         ``block_size * n_docs`` floats.
@@ -70,7 +70,7 @@ def exact_top_k(
         Document kNN: ``queries`` are the documents themselves (same shape) and row ``i`` never
         returns column ``i``.
     backend : {"auto", "faiss", "numpy"}, default="auto"
-        ``"auto"`` uses FAISS when ``faiss-cpu`` is installed. Both give the same neighbours
+        ``"auto"`` uses FAISS when ``faiss-cpu`` is installed. Both give the same neighbors
         (up to float rounding of near-equal scores).
 
     Returns
@@ -134,8 +134,8 @@ def knn_rows(
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
     """Exact cosine kNN of some rows of a matrix against all of its rows, each row's self excluded.
 
-    Used for the neighbourhood statistics of a stratified sample of documents when the all-pairs
-    kNN of a large corpus would cost too much: the neighbours are still exact, searched in the
+    Used for the neighborhood statistics of a stratified sample of documents when the all-pairs
+    kNN of a large corpus would cost too much: the neighbors are still exact, searched in the
     whole corpus.
 
     Parameters
@@ -143,10 +143,10 @@ def knn_rows(
     vectors : ndarray of shape (n, dim), float32
         L2-normalised vectors (the corpus).
     rows : array-like of int, shape (m,)
-        Row indices into ``vectors`` whose neighbours are wanted (a boolean mask is not accepted:
+        Row indices into ``vectors`` whose neighbors are wanted (a boolean mask is not accepted:
         pass ``np.flatnonzero(mask)``).
     k : int
-        Number of neighbours, ``1 <= k <= n - 1``.
+        Number of neighbors, ``1 <= k <= n - 1``.
     block_size : int, default=256
         numpy backend: rows per matrix product.
     backend : {"auto", "faiss", "numpy"}, default="auto"
@@ -155,7 +155,7 @@ def knn_rows(
     Returns
     -------
     indices : ndarray of shape (m, k), int64
-        Row indices into ``vectors`` of the neighbours of ``vectors[rows[i]]``, best first, never
+        Row indices into ``vectors`` of the neighbors of ``vectors[rows[i]]``, best first, never
         ``rows[i]`` itself; ties by increasing row index.
     scores : ndarray of shape (m, k), float32
         The matching cosine similarities.
@@ -291,12 +291,12 @@ def _check_matrix(x: object, name: str) -> NDArray[np.float32]:
 
 def _check_k_for_corpus(k: object, n_docs: int, *, exclude_self: bool) -> int:
     """``k`` must be a positive whole number no larger than the searchable corpus."""
-    value = check_whole(k, name="k", low=1, hint="the number of neighbours wanted", strict=True)
+    value = check_whole(k, name="k", low=1, hint="the number of neighbors wanted", strict=True)
     available = n_docs - 1 if exclude_self else n_docs
     if value > available:
         what = f"{n_docs} documents" + (" minus the item itself" if exclude_self else "")
         raise InputError(
-            f"k={value} is larger than the corpus: only {available} neighbours exist ({what}); pass k <= {available}"
+            f"k={value} is larger than the corpus: only {available} neighbors exist ({what}); pass k <= {available}"
         )
     return value
 

@@ -1,19 +1,19 @@
-"""Neighbourhood overlap: how much each document's nearest documents changed from base to tuned.
+"""Neighborhood overlap: how much each document's nearest documents changed from base to tuned.
 
 Following the Embedding Comparator (Boggust et al., 2022), every document ``i`` gets the Jaccard
 similarity of its ``k`` nearest documents under the base and under the tuned model (itself
 excluded). Around it: the distribution per domain (with a bootstrap CI of the mean when the overlap
-comes from a stratified sample), the neighbours each document gained and lost, and the
-domain x domain flow of neighbours (where the neighbours of domain A's documents live).
+comes from a stratified sample), the neighbors each document gained and lost, and the
+domain x domain flow of neighbors (where the neighbors of domain A's documents live).
 
 **Change is not damage.** These figures measure how much the space *moved*, not whether retrieval
-got worse. Fine-tuning that helps every domain also churns neighbourhoods, and a domain can lose
-retrieval quality while its documents keep their neighbours (the damage is on the query side).
+got worse. Fine-tuning that helps every domain also churns neighborhoods, and a domain can lose
+retrieval quality while its documents keep their neighbors (the damage is on the query side).
 A low overlap points to where to look; only judged retrieval (qrels) can fail a domain.
 
-Inputs are neighbour index arrays of shape ``(n_rows, k)`` (int64 document row indices, nearest
+Inputs are neighbor index arrays of shape ``(n_rows, k)`` (int64 document row indices, nearest
 first, self excluded), as returned by the exact kNN in :mod:`diagnostics.knn`. At 100k documents
-the neighbours come from an exact kNN of a :func:`stratified_sample` of the documents against the
+the neighbors come from an exact kNN of a :func:`stratified_sample` of the documents against the
 whole corpus (``knn_rows``). The optional ``rows`` argument names the document of each row: when
 given, it labels the output and every row is checked not to list its own document; when omitted,
 rows are labelled by position ``0 .. n_rows - 1`` and self-exclusion is not checked (a sample's
@@ -59,7 +59,7 @@ def _check_neighbors(nn: object, name: str) -> NDArray[np.int64]:
     arr = np.asarray(nn)
     if arr.ndim != 2:
         raise InputError(
-            f"{name} must be a 2-D array of neighbour row indices of shape (n_rows, k); "
+            f"{name} must be a 2-D array of neighbor row indices of shape (n_rows, k); "
             f"got an array with {arr.ndim} dimension(s) of shape {arr.shape}; "
             "pass the index array returned by the kNN"
         )
@@ -69,13 +69,13 @@ def _check_neighbors(nn: object, name: str) -> NDArray[np.int64]:
             "pass the index array of the kNN, not its similarity scores"
         )
     if arr.shape[1] == 0:
-        raise InputError(f"{name} has 0 columns: k must be at least 1; compute at least one neighbour per row")
+        raise InputError(f"{name} has 0 columns: k must be at least 1; compute at least one neighbor per row")
     arr = arr.astype(np.int64, copy=False)
     if arr.size and int(arr.min()) < 0:
         row, col = (int(v) for v in np.argwhere(arr < 0)[0])
         raise InputError(
-            f"{name} row {row} column {col} holds {int(arr[row, col])}: neighbour indices must be "
-            "non-negative row indices; compute neighbours with k smaller than the number of documents "
+            f"{name} row {row} column {col} holds {int(arr[row, col])}: neighbor indices must be "
+            "non-negative row indices; compute neighbors with k smaller than the number of documents "
             "so that no slot is padded"
         )
     ordered = np.sort(arr, axis=1)
@@ -85,13 +85,13 @@ def _check_neighbors(nn: object, name: str) -> NDArray[np.int64]:
         value = int(ordered[row, 1:][dup[row]][0])
         raise InputError(
             f"{name} row {row} lists document {value} more than once; each row must hold k distinct "
-            "neighbours; compute them with an exact kNN"
+            "neighbors; compute them with an exact kNN"
         )
     return arr
 
 
 def _check_rows(rows: ArrayLike | None, n_rows: int, name: str = "rows") -> NDArray[np.int64]:
-    """Document row index of each row of a neighbour array (default: positions ``arange(n_rows)``)."""
+    """Document row index of each row of a neighbor array (default: positions ``arange(n_rows)``)."""
     if rows is None:
         return np.arange(n_rows, dtype=np.int64)
     arr = np.asarray(rows)
@@ -102,8 +102,8 @@ def _check_rows(rows: ArrayLike | None, n_rows: int, name: str = "rows") -> NDAr
         )
     if arr.shape[0] != n_rows:
         raise InputError(
-            f"{name} has {arr.shape[0]} entries but the neighbour arrays have {n_rows} rows; "
-            "pass one document row index per row of the neighbour arrays"
+            f"{name} has {arr.shape[0]} entries but the neighbor arrays have {n_rows} rows; "
+            "pass one document row index per row of the neighbor arrays"
         )
     arr = arr.astype(np.int64, copy=False)
     if arr.size and int(arr.min()) < 0:
@@ -116,9 +116,9 @@ def _check_self_excluded(nn: NDArray[np.int64], rows: NDArray[np.int64], name: s
     if hit.any():
         j = int(np.argwhere(hit.any(axis=1))[0, 0])
         raise InputError(
-            f"{name} row {j} (document {int(rows[j])}) lists the document itself as a neighbour; "
-            "neighbourhoods exclude self: ask the kNN for k + 1 neighbours and drop the document itself, "
-            "or pass the right `rows` when the neighbour arrays cover a sample"
+            f"{name} row {j} (document {int(rows[j])}) lists the document itself as a neighbor; "
+            "neighborhoods exclude self: ask the kNN for k + 1 neighbors and drop the document itself, "
+            "or pass the right `rows` when the neighbor arrays cover a sample"
         )
 
 
@@ -197,7 +197,7 @@ def _paired(
 def neighborhood_overlap(
     base_nn: ArrayLike, tuned_nn: ArrayLike, *, rows: ArrayLike | None = None
 ) -> NDArray[np.float64]:
-    """Per-document Jaccard similarity of the base and tuned neighbourhoods.
+    """Per-document Jaccard similarity of the base and tuned neighborhoods.
 
     .. math::
 
@@ -206,12 +206,12 @@ def neighborhood_overlap(
     with :math:`N_k(i)` the ``k`` nearest documents of document ``i``, itself excluded
     (Boggust, Carter, Satyanarayan, "Embedding Comparator: Visualizing Differences in Global
     Structure and Local Neighborhoods via Small Multiples", IUI 2022). 1 means the same
-    neighbours, 0 none in common. This measures movement, not damage (see the module docstring).
+    neighbors, 0 none in common. This measures movement, not damage (see the module docstring).
 
     Parameters
     ----------
     base_nn, tuned_nn : array of shape (n_rows, k_base) and (n_rows, k_tuned), int
-        Neighbour document row indices under each model (order within a row does not matter).
+        Neighbor document row indices under each model (order within a row does not matter).
         Usually ``k_base == k_tuned``.
     rows : array of shape (n_rows,), int, optional
         Document row index of each row. When given, no row may list its own document (checked);
@@ -226,7 +226,7 @@ def neighborhood_overlap(
     ------
     InputError
         Arrays that are not 2-D integer index arrays, rows with repeated or negative indices,
-        a document listed as its own neighbour (when ``rows`` is given), or row counts that differ.
+        a document listed as its own neighbor (when ``rows`` is given), or row counts that differ.
 
     Examples
     --------
@@ -242,16 +242,16 @@ def neighborhood_overlap(
 
 
 def neighbor_changes(base_nn: ArrayLike, tuned_nn: ArrayLike, *, rows: ArrayLike | None = None) -> pd.DataFrame:
-    """The neighbours each document gained and lost from base to tuned, as a long table.
+    """The neighbors each document gained and lost from base to tuned, as a long table.
 
-    A *gained* neighbour is in the tuned top-k but not in the base top-k; a *lost* one the reverse
+    A *gained* neighbor is in the tuned top-k but not in the base top-k; a *lost* one the reverse
     (:math:`N^{tuned}(i) \\setminus N^{base}(i)` and :math:`N^{base}(i) \\setminus N^{tuned}(i)`).
     Churn is movement, not damage (see the module docstring).
 
     Parameters
     ----------
     base_nn, tuned_nn : array of shape (n_rows, k_base) and (n_rows, k_tuned), int
-        Neighbour document row indices, nearest first, self excluded.
+        Neighbor document row indices, nearest first, self excluded.
     rows : array of shape (n_rows,), int, optional
         Document row index of each row, used for the ``row`` column and to check that no row
         lists its own document (default: positions ``0 .. n_rows - 1``, not checked).
@@ -259,10 +259,10 @@ def neighbor_changes(base_nn: ArrayLike, tuned_nn: ArrayLike, *, rows: ArrayLike
     Returns
     -------
     pandas.DataFrame
-        One row per changed neighbour, columns ``row`` (``rows[j]``, or the position ``j``, int64),
-        ``neighbor`` (document row index of the neighbour, int64), ``change`` (``"gained"`` or
+        One row per changed neighbor, columns ``row`` (``rows[j]``, or the position ``j``, int64),
+        ``neighbor`` (document row index of the neighbor, int64), ``change`` (``"gained"`` or
         ``"lost"``) and ``rank`` (1-based rank in the list it appears in: tuned for gained, base
-        for lost, int64); sorted by ``row``, ``change``, ``rank``. Documents whose neighbourhood
+        for lost, int64); sorted by ``row``, ``change``, ``rank``. Documents whose neighborhood
         did not change have no rows.
 
     Examples
@@ -308,7 +308,7 @@ def _check_overlap(overlap: ArrayLike, domains: object) -> tuple[NDArray[np.floa
 
 
 def overlap_by_domain(overlap: ArrayLike, domains: object) -> pd.DataFrame:
-    """Distribution of the neighbourhood overlap per domain, plus an ``"overall"`` row.
+    """Distribution of the neighborhood overlap per domain, plus an ``"overall"`` row.
 
     Parameters
     ----------
@@ -370,7 +370,7 @@ def overlap_ci(
     confidence: float = 0.95,
     random_state: int = 0,
 ) -> pd.DataFrame:
-    """Mean neighbourhood overlap per domain with a bootstrap confidence interval.
+    """Mean neighborhood overlap per domain with a bootstrap confidence interval.
 
     Each domain's documents are resampled with replacement ``n_resamples`` times (a stratified
     bootstrap); the interval is the percentile interval of the resampled means (Efron &
@@ -474,7 +474,7 @@ def neighbor_flow(
     domains: Sequence[str] | None = None,
     normalize: bool = True,
 ) -> pd.DataFrame:
-    """Domain x domain flow of neighbours: where the neighbours of each domain's documents live.
+    """Domain x domain flow of neighbors: where the neighbors of each domain's documents live.
 
     .. math::
 
@@ -487,7 +487,7 @@ def neighbor_flow(
     Parameters
     ----------
     nn : array of shape (n_rows, k), int
-        Neighbour document row indices of each row, self excluded.
+        Neighbor document row indices of each row, self excluded.
     row_domains : sequence of str, length n_rows
         Domain of the document of each row (with a sample: ``all_domains[rows]``).
     neighbor_domains : sequence of str, length n_docs
@@ -495,12 +495,12 @@ def neighbor_flow(
     domains : sequence of str, optional
         Row and column order (default: sorted union of the labels). Must cover every label.
     normalize : bool, default True
-        Shares (each row sums to 1) when true, neighbour counts (int64) when false.
+        Shares (each row sums to 1) when true, neighbor counts (int64) when false.
 
     Returns
     -------
     pandas.DataFrame of shape (n_domains, n_domains)
-        Index ``domain`` (whose neighbours), columns ``neighbor_domain`` (where they live).
+        Index ``domain`` (whose neighbors), columns ``neighbor_domain`` (where they live).
         A domain with no rows gets a row of NaN (shares) or zeros (counts).
     """
     arr = _check_neighbors(nn, "nn")
@@ -509,7 +509,7 @@ def neighbor_flow(
     if arr.size and int(arr.max()) >= dst.shape[0]:
         raise InputError(
             f"nn refers to document {int(arr.max())} but neighbor_domains has only {dst.shape[0]} labels; "
-            "pass the domain of every document of the corpus the neighbours were searched in"
+            "pass the domain of every document of the corpus the neighbors were searched in"
         )
     present = set(src) | set(dst)
     if domains is None:

@@ -49,7 +49,7 @@ def _safe(values: Iterable[object]) -> list[str]:
 
 
 def domain_colors(domains: list[str]) -> dict[str, str]:
-    """A stable colour per domain (sorted order), cycling the palette."""
+    """A stable color per domain (sorted order), cycling the palette."""
     return {d: _PALETTE[i % len(_PALETTE)] for i, d in enumerate(sorted(domains))}
 
 
@@ -63,7 +63,7 @@ def delta_ci_figure(domains: pd.DataFrame, *, metric: str = DEFAULT_METRIC) -> g
     """Δ = tuned − base per domain (and overall) with its bootstrap 95 % CI.
 
     Two series where they exist: judged queries (circles) and known-item checks (diamonds, just
-    below). The series a domain's verdict rests on is coloured by its verdict; the other one, a
+    below). The series a domain's verdict rests on is colored by its verdict; the other one, a
     second opinion, is grey. A domain with neither has no marker (it is UNVERIFIED).
     """
     table = domains.iloc[::-1].reset_index(drop=True)
@@ -101,7 +101,7 @@ def delta_ci_figure(domains: pd.DataFrame, *, metric: str = DEFAULT_METRIC) -> g
 
 
 def overlap_figure(per_doc: pd.DataFrame, *, k: int = 10) -> go.Figure:
-    """Distribution of neighbourhood overlap (Jaccard@k, base vs tuned) per domain."""
+    """Distribution of neighborhood overlap (Jaccard@k, base vs tuned) per domain."""
     data = per_doc.dropna(subset=["overlap"])
     colors = domain_colors(sorted(data["domain"].astype(str).unique()))
     fig = go.Figure()
@@ -110,12 +110,12 @@ def overlap_figure(per_doc: pd.DataFrame, *, k: int = 10) -> go.Figure:
         fig.add_trace(
             go.Box(y=values, name=_safe([domain])[0], marker_color=colors[domain], boxmean=True, boxpoints=False)
         )
-    fig.update_yaxes(title=f"Jaccard@{k} of base vs tuned neighbours", range=[0, 1.02])
-    return _layout(fig, "Neighbourhood overlap per domain (1 = unchanged)")
+    fig.update_yaxes(title=f"Jaccard@{k} of base vs tuned neighbors", range=[0, 1.02])
+    return _layout(fig, "Neighborhood overlap per domain (1 = unchanged)")
 
 
 def flow_figure(flow_base: pd.DataFrame, flow_tuned: pd.DataFrame) -> go.Figure:
-    """Side-by-side heatmaps: share of domain A's neighbours (rows) that live in domain B (columns)."""
+    """Side-by-side heatmaps: share of domain A's neighbors (rows) that live in domain B (columns)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("base", "tuned"), horizontal_spacing=0.12)
     for col, flow in ((1, flow_base), (2, flow_tuned)):
         z = flow.to_numpy(float)
@@ -128,7 +128,7 @@ def flow_figure(flow_base: pd.DataFrame, flow_tuned: pd.DataFrame) -> go.Figure:
             row=1, col=col,
         )
         fig.update_yaxes(autorange="reversed", row=1, col=col)
-    return _layout(fig, "Where each domain's neighbours live (rows sum to 1)", height=460)
+    return _layout(fig, "Where each domain's neighbors live (rows sum to 1)", height=460)
 
 
 def collapse_figure(domains: pd.DataFrame) -> go.Figure:
@@ -252,8 +252,8 @@ def projection_map_data(points: pd.DataFrame, *, color_by: str = "domain", overl
     """What the app's canvas map (``ui/projection_map.js``) draws: the same maps as
     :func:`projection_figure`, as compact JSON.
 
-    Coordinates travel as base64 float32 (8 bytes a point per map), each point's colour as an index
-    into ``palette``: the domain's colour, or for a numeric ``color_by`` one of 64 steps of Viridis
+    Coordinates travel as base64 float32 (8 bytes a point per map), each point's color as an index
+    into ``palette``: the domain's color, or for a numeric ``color_by`` one of 64 steps of Viridis
     (RdYlGn, symmetric around 0, for a ``delta``) between the column's extremes. Ids and domain
     names are plain strings the browser only ever sets as text.
 
@@ -263,7 +263,7 @@ def projection_map_data(points: pd.DataFrame, *, color_by: str = "domain", overl
         As for :func:`projection_figure`; row ``i`` is point ``i`` (selections come back as rows).
     color_by : str
         ``"domain"`` or a numeric column; points where it is NaN are not expected here (the page
-        drops them) and take the first colour.
+        drops them) and take the first color.
     overlay : bool
 
     Returns
@@ -272,7 +272,7 @@ def projection_map_data(points: pd.DataFrame, *, color_by: str = "domain", overl
         ``n``, ``overlay``, ``color_by``, ``color_label``, ``xy_base``, ``xy_tuned`` (base64 float32,
         x and y interleaved), ``color`` (base64 uint8), ``kind`` (base64 uint8, 1 for a query),
         ``domain`` (base64 uint16 index into ``domains``), ``domains``, ``ids``, ``palette``,
-        ``legend`` (``[label, colour]`` pairs), ``values`` (rounded ``color_by`` values, or None)
+        ``legend`` (``[label, color]`` pairs), ``values`` (rounded ``color_by`` values, or None)
         and ``version``, a digest of all of it that a selection carries back.
     """
     n = len(points)
@@ -301,7 +301,7 @@ def projection_map_data(points: pd.DataFrame, *, color_by: str = "domain", overl
         palette = [str(c) for c in sample_colorscale("RdYlGn" if diverging else "Viridis", steps.tolist())]
         position = np.clip(np.nan_to_num((raw - low) / span, nan=0.0), 0.0, 1.0)
         color = np.rint(position * (_SCALE_STEPS - 1)).astype(np.uint8)
-        label = {"overlap": "neighbourhood overlap", "delta": "Δ nDCG@10"}.get(color_by, color_by)
+        label = {"overlap": "neighborhood overlap", "delta": "Δ nDCG@10"}.get(color_by, color_by)
         legend = [[f"{label} {low:+.3g}" if diverging else f"{label} {low:.3g}", palette[0]],
                   [f"{high:+.3g}" if diverging else f"{high:.3g}", palette[-1]]]
         values = [None if not np.isfinite(v) else round(float(v), 4) for v in raw]

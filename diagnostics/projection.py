@@ -11,10 +11,10 @@ How the two maps are made comparable
    caller already has is reused when nothing was sampled.
 3. **Base map**: ``umap.UMAP(precomputed_knn=..., init="pca")``, ``BASE_EPOCHS`` (80) epochs.
 4. **Tuned map, started from the base map.** With :math:`s_i` the share of point :math:`i`'s base
-   neighbours that are still its tuned neighbours, it starts at
+   neighbors that are still its tuned neighbors, it starts at
    :math:`s_i b_i + (1 - s_i)\,\bar b_i`, where :math:`\bar b_i` is the mean base-map position of
-   its tuned neighbours weighted by *their* :math:`s_j`: a point that kept its neighbours stays,
-   one that did not starts among its new, stable neighbours (when domain A lands in domain B,
+   its tuned neighbors weighted by *their* :math:`s_j`: a point that kept its neighbors stays,
+   one that did not starts among its new, stable neighbors (when domain A lands in domain B,
    A moves to B instead of both meeting half-way). ``TUNED_EPOCHS`` epochs of the tuned graph at
    learning rate ``TUNED_LEARNING_RATE`` refine that. Identical kNN graphs (e.g. the tuned space
    is a rotation of the base space) mean the same UMAP objective: the base map is reused and
@@ -28,10 +28,10 @@ How the two maps are made comparable
 
 What displacement means
 -----------------------
-UMAP lays out the kNN graph, so displacement measures how much a point's *neighbourhood* changed,
+UMAP lays out the kNN graph, so displacement measures how much a point's *neighborhood* changed,
 plus a noise floor from the stochastic layout (median ~0.07-0.25 of the RMS radius for points
-whose neighbours barely changed). A domain that moves as a block without changing anyone's
-neighbours leaves the graph, hence the map, unchanged: UMAP places detached clusters arbitrarily,
+whose neighbors barely changed). A domain that moves as a block without changing anyone's
+neighbors leaves the graph, hence the map, unchanged: UMAP places detached clusters arbitrarily,
 so no UMAP map shows such a move honestly (centroid cosines in :mod:`diagnostics.collapse` do).
 Change is not damage: displacement says where to look, not whether retrieval got worse.
 
@@ -96,7 +96,7 @@ TUNED_LEARNING_RATE = 0.5
 MIN_PER_DOMAIN = 50
 #: Tolerance on the L2 norm of each input row.
 
-#: Added to the kept-neighbour share of every point where it serves as a weight (never 0).
+#: Added to the kept-neighbor share of every point where it serves as a weight (never 0).
 _WEIGHT_FLOOR = 1e-3
 #: Similarities held at once by the kNN search (16M float32 = 64 MB).
 _KNN_BLOCK_FLOATS = 16_000_000
@@ -118,7 +118,7 @@ class Projection:
         The base map, centred, at unit RMS radius.
     tuned_xy : ndarray of shape (m, 2), float32
         The tuned map, fitted onto the base map by a similarity transform (rotation, scale,
-        translation) weighted towards the points that kept their neighbours.
+        translation) weighted towards the points that kept their neighbors.
     displacement : ndarray of shape (m,), float32
         ``||base_xy - tuned_xy||`` per item, in units of the base map's RMS radius.
     trustworthiness_base, trustworthiness_tuned : float
@@ -232,7 +232,7 @@ def project_pair(
         (``n_neighbors - 1`` when self is excluded). Used only when no sampling happens
         (``n <= max_points``): a graph over all rows is not the graph of a sample.
     n_neighbors : int, default=15
-        UMAP's neighbourhood size (self counted), also used for trustworthiness; 2 to 200.
+        UMAP's neighborhood size (self counted), also used for trustworthiness; 2 to 200.
     max_points : int, default=20000
         Above this many rows a stratified sample by domain of ``max_points`` rows is projected.
     random_state : int, default=0
@@ -260,7 +260,7 @@ def project_pair(
     -----
     Alignment: :math:`b_i`, :math:`t_i` are the two maps, each centred and scaled so that
     :math:`\frac{1}{m}\sum_i \lVert b_i \rVert^2 = 1`; :math:`s_i` is the share of point
-    :math:`i`'s ``n_neighbors - 1`` base neighbours that are still tuned neighbours, and
+    :math:`i`'s ``n_neighbors - 1`` base neighbors that are still tuned neighbors, and
     :math:`w_i \propto s_i + 10^{-3}`, :math:`\sum_i w_i = 1`. With weighted means :math:`\bar b`,
     :math:`\bar t`, the rotation :math:`R = \arg\min_{R^\top R = I} \sum_i w_i
     \lVert (t_i - \bar t) R - (b_i - \bar b) \rVert^2` (weighted orthogonal Procrustes,
@@ -271,7 +271,7 @@ def project_pair(
 
     Trustworthiness (Venna & Kaski 2001):
     :math:`T(k) = 1 - \frac{2}{nk(2n - 3k - 1)} \sum_i \sum_{j \in U_k(i)} (r(i, j) - k)`,
-    where :math:`U_k(i)` are the map neighbours of :math:`i` that are not among its :math:`k`
+    where :math:`U_k(i)` are the map neighbors of :math:`i` that are not among its :math:`k`
     nearest in the space and :math:`r(i, j)` is the rank of :math:`j` by cosine distance in the space.
 
     References
@@ -316,7 +316,7 @@ def project_pair(
         report(_STAGE, 2, _N_STEPS)
         graph_tuned = given_tuned if given_tuned is not None else _exact_knn(xt, n_neighbors)
         report(_STAGE, 3, _N_STEPS)
-        kept = _kept_neighbours(graph_base[0], graph_tuned[0])
+        kept = _kept_neighbors(graph_base[0], graph_tuned[0])
         same_graph = _same_graph(graph_base, graph_tuned)
         if same_graph:
             raw_tuned = raw_base.copy()
@@ -354,7 +354,7 @@ def project_pair(
         "knn_tuned": "given" if given_tuned is not None else source,
         "alignment_rotation_deg": rotation,
         "alignment_scale": scale,
-        "mean_kept_neighbours": float(kept.mean()),
+        "mean_kept_neighbors": float(kept.mean()),
         "trust_sample": int(trust_rows.shape[0]),
         "umap_version": str(getattr(umap, "__version__", "unknown")),
     }
@@ -445,12 +445,12 @@ def _prepend_self(
 def _same_graph(
     a: tuple[NDArray[np.int64], NDArray[np.float32]], b: tuple[NDArray[np.int64], NDArray[np.float32]]
 ) -> bool:
-    """Same neighbours in the same order at (numerically) the same distances."""
+    """Same neighbors in the same order at (numerically) the same distances."""
     return bool(np.array_equal(a[0], b[0]) and np.allclose(a[1], b[1], rtol=0.0, atol=1e-5))
 
 
-def _kept_neighbours(base_idx: NDArray[np.int64], tuned_idx: NDArray[np.int64]) -> NDArray[np.float64]:
-    """Per row, the share of its base neighbours (self excluded) that are still tuned neighbours."""
+def _kept_neighbors(base_idx: NDArray[np.int64], tuned_idx: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Per row, the share of its base neighbors (self excluded) that are still tuned neighbors."""
     a, b = base_idx[:, 1:], tuned_idx[:, 1:]
     hits = np.zeros(a.shape[0], dtype=np.int64)
     for j in range(b.shape[1]):  # k columns, each a vectorised pass: no (m, k, k) temporary
@@ -464,15 +464,15 @@ def _start_from_base(
 ) -> NDArray[np.float32]:
     r"""Starting positions of the tuned layout, from the base map.
 
-    :math:`p_i = s_i b_i + (1 - s_i) \sum_{j} w_j b_j / \sum_j w_j` over the tuned neighbours
-    :math:`j \ne i`, with :math:`s_i` the share of kept neighbours and :math:`w_j = s_j + \epsilon`:
-    a point that kept its neighbours stays; one that did not starts among its new neighbours,
+    :math:`p_i = s_i b_i + (1 - s_i) \sum_{j} w_j b_j / \sum_j w_j` over the tuned neighbors
+    :math:`j \ne i`, with :math:`s_i` the share of kept neighbors and :math:`w_j = s_j + \epsilon`:
+    a point that kept its neighbors stays; one that did not starts among its new neighbors,
     weighted towards those that are themselves stable (so that when domain A lands in domain B,
     A moves to B rather than both meeting half-way).
     """
-    neighbours = tuned_idx[:, 1:]
-    weights = kept[neighbours] + _WEIGHT_FLOOR
-    target = (raw_base[neighbours] * weights[..., None]).sum(axis=1) / weights.sum(axis=1, keepdims=True)
+    neighbors = tuned_idx[:, 1:]
+    weights = kept[neighbors] + _WEIGHT_FLOOR
+    target = (raw_base[neighbors] * weights[..., None]).sum(axis=1) / weights.sum(axis=1, keepdims=True)
     start = kept[:, None] * raw_base + (1.0 - kept[:, None]) * target
     return np.ascontiguousarray(start, dtype=np.float32)
 
@@ -483,7 +483,7 @@ def _align(
     """Base map centred at unit RMS radius; the tuned map fitted onto it by a weighted similarity.
 
     Weighted orthogonal Procrustes with translation and scale: the points that kept their
-    neighbours (large ``weights``) fix the transform, so that a part of the map that changed does
+    neighbors (large ``weights``) fix the transform, so that a part of the map that changed does
     not drag the unchanged parts along.
     """
     from scipy.linalg import orthogonal_procrustes
@@ -576,7 +576,7 @@ def _check_knn(given: object, n: int, n_neighbors: int, name: str) -> tuple[NDAr
         raise InputError(f"{name} similarities must be finite floating-point cosines")
     if np.any(np.diff(sim, axis=1) > 1e-6):
         raise InputError(
-            f"{name} similarities must be non-increasing along each row (best neighbour first); "
+            f"{name} similarities must be non-increasing along each row (best neighbor first); "
             "if you hold cosine distances, pass 1 - distance"
         )
     is_self = idx == np.arange(n)[:, None]
@@ -597,7 +597,7 @@ def _check_knn(given: object, n: int, n_neighbors: int, name: str) -> tuple[NDAr
     if idx.shape[1] < n_neighbors - 1:
         found = idx.shape[1] + int(contains.all())
         raise InputError(
-            f"{name} has {found} neighbours per row; n_neighbors={n_neighbors} needs at least "
+            f"{name} has {found} neighbors per row; n_neighbors={n_neighbors} needs at least "
             f"{n_neighbors} with self included ({n_neighbors - 1} with exclude_self=True); compute the "
             "graph with a larger k or lower n_neighbors"
         )

@@ -155,7 +155,7 @@ _EVIDENCE_NOTE = (
     "synthesised from the domain's own documents (synthetic: a held-out sentence or the unique title is the "
     "query, the rest of the document the one right answer), else nothing — and then the domain is UNVERIFIED, "
     "never PASS. Synthetic checks reward word overlap (BM25's score on them is shown) and tend to penalise the "
-    "model that departs from the rest. Neighbourhood overlap, displacement and collapse measure how much the "
+    "model that departs from the rest. Neighborhood overlap, displacement and collapse measure how much the "
     "space moved, not whether retrieval got worse: they show where to look."
 )
 

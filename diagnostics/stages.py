@@ -3,15 +3,15 @@
 :func:`diagnostics.compare.compare` is these stages run one after another (``load_inputs`` loads and
 encodes before them; ``save_comparison`` saves after them)::
 
-    retrieve → statistics → neighbours → known-item → collapse → projection → verdict
+    retrieve → statistics → neighbors → known-item → collapse → projection → verdict
 
 =================  ========================================================================  =================
 stage              what it computes                                                          progress label
 =================  ========================================================================  =================
 :func:`retrieve`   exact top-100 of every probe over the whole corpus, both spaces            ``retrieve``
 :func:`statistics` per-query metrics and label-free signals; paired statistics per domain     ``statistics``
-:func:`neighbours` documents' own k nearest documents (a stratified sample above a size),    ``neighbours``
-                   overlap with its CI, gained / lost neighbours, domain flow
+:func:`neighbors` documents' own k nearest documents (a stratified sample above a size),    ``neighbors``
+                   overlap with its CI, gained / lost neighbors, domain flow
 :func:`known_items` known-item checks synthesised from the corpus (both models needed)       ``known-item …``
 :func:`collapse`   per-domain geometry (intra-cosine, effective rank, …), centroids, flags    ``collapse``
 :func:`project`    the two aligned 2-D maps                                                   ``projection``
@@ -61,8 +61,8 @@ from diagnostics.verdict import (
 )
 
 __all__ = [
-    "RETRIEVAL_DEPTH", "CollapseResult", "Neighbours", "Retrieval", "Statistics", "collapse", "known_items",
-    "matrix_table", "neighbours", "project", "records_by", "retrieve", "statistics", "verdict",
+    "RETRIEVAL_DEPTH", "CollapseResult", "Neighbors", "Retrieval", "Statistics", "collapse", "known_items",
+    "matrix_table", "neighbors", "project", "records_by", "retrieve", "statistics", "verdict",
 ]
 
 RETRIEVAL_DEPTH = 100
@@ -130,10 +130,10 @@ def statistics(dataset: Dataset, retrieval: Retrieval, *, k: int, config: Config
     return Statistics(per_query, stats)
 
 
-# -- neighbours -----------------------------------------------------------------------------------
+# -- neighbors -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Neighbours:
+class Neighbors:
     """Documents' k nearest documents in both spaces (rows ``rows`` of the corpus) and what follows."""
 
     rows: NDArray[np.int64]
@@ -149,13 +149,13 @@ class Neighbours:
         return len(self.rows) < len(self.per_doc)
 
 
-def neighbours(dataset: Dataset, base: Embeddings, tuned: Embeddings, retrieval: Retrieval, *, k: int,
-               max_docs: int, progress: ProgressCallback = _noop) -> Neighbours:
+def neighbors(dataset: Dataset, base: Embeddings, tuned: Embeddings, retrieval: Retrieval, *, k: int,
+               max_docs: int, progress: ProgressCallback = _noop) -> Neighbors:
     """Each document's k nearest documents among all documents, in both spaces; above ``max_docs``
-    documents, for a seeded stratified sample of them (their neighbours still searched among all).
-    Then per document the overlap and the neighbours gained and lost, per domain the overlap's CI
+    documents, for a seeded stratified sample of them (their neighbors still searched among all).
+    Then per document the overlap and the neighbors gained and lost, per domain the overlap's CI
     (bootstrap, reporting what the sample costs) and the domain-to-domain flow."""
-    progress("neighbours", 0, 3)
+    progress("neighbors", 0, 3)
     doc_domains = dataset.docs["domain"].to_numpy(object)
     n_docs = len(doc_domains)
     if n_docs > max_docs:
@@ -166,9 +166,9 @@ def neighbours(dataset: Dataset, base: Embeddings, tuned: Embeddings, retrieval:
         nn_base, nn_tuned = retrieval.rank_base[:, :k], retrieval.rank_tuned[:, :k]
     else:
         nn_base, _ = knn_rows(base.docs, rows, k=k)
-        progress("neighbours", 1, 3)
+        progress("neighbors", 1, 3)
         nn_tuned, _ = knn_rows(tuned.docs, rows, k=k)
-    progress("neighbours", 2, 3)
+    progress("neighbors", 2, 3)
     overlap = neighborhood_overlap(nn_base, nn_tuned)
     sampled_domains = doc_domains[rows]
     ci = overlap_ci(overlap, sampled_domains, population=doc_domains, random_state=0)
@@ -184,8 +184,8 @@ def neighbours(dataset: Dataset, base: Embeddings, tuned: Embeddings, retrieval:
             per_doc.loc[rows[counts.index.to_numpy()], f"n_{change}"] = counts[change].to_numpy()
     flow_base = neighbor_flow(nn_base, sampled_domains, doc_domains, domains=dataset.domains)
     flow_tuned = neighbor_flow(nn_tuned, sampled_domains, doc_domains, domains=dataset.domains)
-    progress("neighbours", 3, 3)
-    return Neighbours(rows, nn_base, nn_tuned, per_doc, ci, flow_base, flow_tuned)
+    progress("neighbors", 3, 3)
+    return Neighbors(rows, nn_base, nn_tuned, per_doc, ci, flow_base, flow_tuned)
 
 
 # -- known-item checks ----------------------------------------------------------------------------
@@ -236,7 +236,7 @@ def collapse(dataset: Dataset, base: Embeddings, tuned: Embeddings, *, config: C
 def project(dataset: Dataset, base: Embeddings, tuned: Embeddings, *, per_doc: pd.DataFrame,
             per_query: pd.DataFrame, metric: str, max_points: int, progress: ProgressCallback = _noop
             ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The two aligned 2-D maps of documents and queries, coloured data attached (each document's
+    """The two aligned 2-D maps of documents and queries, colored data attached (each document's
     overlap, each query's Δ ``metric``); with the projection's figures for the manifest."""
     from diagnostics.projection import project_pair
 
@@ -264,7 +264,7 @@ def project(dataset: Dataset, base: Embeddings, tuned: Embeddings, *, per_doc: p
 
 # -- verdict --------------------------------------------------------------------------------------
 
-def verdict(dataset: Dataset, stats: Statistics, neighbourhood: Neighbours, shape: CollapseResult,
+def verdict(dataset: Dataset, stats: Statistics, neighborhood: Neighbors, shape: CollapseResult,
             checks: KnownItemRun | None, known_item_status: str, *, config: Config,
             progress: ProgressCallback = _noop) -> tuple[pd.DataFrame, str, list[str]]:
     """The domain table (one row per domain and ``overall``, every figure, evidence, verdict, reasons),
@@ -272,7 +272,7 @@ def verdict(dataset: Dataset, stats: Statistics, neighbourhood: Neighbours, shap
     progress("verdict", 0, 1)
     domains = dataset.domains
     out = _domain_table(
-        stats.per_query, neighbourhood.per_doc, stats.stats, neighbourhood.overlap_ci, shape.table,
+        stats.per_query, neighborhood.per_doc, stats.stats, neighborhood.overlap_ci, shape.table,
         _collapse_columns(shape.flags, domains), domains=domains,
         doc_domains=dataset.docs["domain"].to_numpy(object), config=config,
         known_items=_known_item_figures(checks, known_item_status, domains, config),

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 #: The ``domain`` label of the all-queries row of :func:`paired_comparison`: the one label of the all-domains
-#: row everywhere (neighbours, collapse, the domain table); datasets may not name a domain so.
+#: row everywhere (neighbors, collapse, the domain table); datasets may not name a domain so.
 OVERALL = "overall"
 
 _CELLS = 1 << 22  # random draws per vectorised chunk (32 MB of int64 / float64)

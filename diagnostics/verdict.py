@@ -24,7 +24,7 @@ domain, since such checks reward word overlap and penalise the model that depart
 team that wants them to gate opts in with ``known_item_can_fail`` (then FAIL above
 ``known_item_fail_relative_drop``).
 
-In every case, collapse and merge flags, low neighbourhood overlap, low query top-k overlap and a
+In every case, collapse and merge flags, low neighborhood overlap, low query top-k overlap and a
 fall in domain consistency are *notes* that say where to look: change is not damage, and they never
 decide a verdict.
 
@@ -117,7 +117,7 @@ def _label_free_findings(row: Mapping[str, Any], config: Config) -> list[str]:
     jac = _num(row.get("query_jaccard_median"))
     dc_drop = _num(row.get("domain_consistency_base")) - _num(row.get("domain_consistency_tuned"))
     if overlap < config.label_free_overlap_median_warn:
-        findings.append(f"median neighbourhood overlap {overlap:.2f} < {config.label_free_overlap_median_warn:.2f}")
+        findings.append(f"median neighborhood overlap {overlap:.2f} < {config.label_free_overlap_median_warn:.2f}")
     if jac < config.label_free_query_jaccard_median_warn:
         findings.append(f"median query top-k overlap {jac:.2f} < {config.label_free_query_jaccard_median_warn:.2f}")
     if dc_drop > config.label_free_consistency_drop_warn:

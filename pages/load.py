@@ -49,7 +49,7 @@ st.dataframe(table, hide_index=True, width="stretch")
 st.subheader("Start a comparison")
 source = st.radio("Data", ["Bundled sample", "Paths on this server", "Upload files"], horizontal=True)
 c1, c2 = st.columns(2)
-k = c1.number_input("k (neighbours, top-k overlap)", min_value=1, max_value=100, value=10, step=1)
+k = c1.number_input("k (neighbors, top-k overlap)", min_value=1, max_value=100, value=10, step=1)
 projection = c2.checkbox("Compute the 2-D projection", value=True)
 progress_box = st.container()
 result = None

@@ -33,7 +33,7 @@ for reason in result.reasons:
     st.text(f"• {reason}")
 st.caption(
     "Each domain's verdict rests on evidence: your judgements (judged), else known-item checks synthesised from "
-    "the domain's own documents (synthetic), else nothing — then it is UNVERIFIED, never PASS. Neighbourhood "
+    "the domain's own documents (synthetic), else nothing — then it is UNVERIFIED, never PASS. Neighborhood "
     "overlap, displacement and collapse measure how much the space moved, not whether retrieval got worse: they "
     "point to where to look."
 )

@@ -1,4 +1,4 @@
-"""Projection: the base and tuned maps side by side (or overlaid), coloured by domain, overlap or Δ."""
+"""Projection: the base and tuned maps side by side (or overlaid), colored by domain, overlap or Δ."""
 
 from ui.bootstrap import page_guard
 
@@ -40,11 +40,11 @@ domain = None if picked == "all domains" else picked
 set_params(domain=domain)
 wrote("projection_domain", picked)
 labels = {"domain": "domain", "overlap": "overlap (documents)", "delta": "Δ nDCG@10 (queries)"}
-captions = {"overlap": "neighbourhood overlap (documents)", "delta": "Δ nDCG@10 (queries)"}
-color = c1.radio("Colour by", COLORS, format_func=labels.__getitem__, horizontal=True,
-                 key=synced("colour", state.color))
+captions = {"overlap": "neighborhood overlap (documents)", "delta": "Δ nDCG@10 (queries)"}
+color = c1.radio("Color by", COLORS, format_func=labels.__getitem__, horizontal=True,
+                 key=synced("color", state.color))
 set_params(color=color if color != "domain" else None)
-wrote("colour", color)
+wrote("color", color)
 n_points = len(points)
 if n_points > 500:
     step = max(1, (n_points - 500) // 100)
@@ -63,7 +63,7 @@ if fast:
 else:
     shown, fig = projection_view(result.run_id, color=color, overlay=overlay, cap=int(cap), domain=domain)
 if color != "domain":
-    st.caption(f"Colouring by {captions[color]}: only the {len(shown)} points that carry it are drawn.")
+    st.caption(f"Coloring by {captions[color]}: only the {len(shown)} points that carry it are drawn.")
 
 if fast:
     rows = projection_map(data, key="proj_map")  # rows of shown, checked against the map's data

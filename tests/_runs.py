@@ -92,7 +92,7 @@ def _write_untrusted_dataset(root: Path) -> dict[str, str]:
 
 def _untrusted_vectors(root: Path, folder: Path) -> tuple[Path, Path]:
     """Seeded vectors with a domain structure; the tuned space flips the hostile document to its
-    antipode, so it has the lowest neighbourhood overlap, and keeps the rest almost unchanged."""
+    antipode, so it has the lowest neighborhood overlap, and keeps the rest almost unchanged."""
     dataset = load_dataset(root)
     rng = np.random.default_rng(7)
     dim = 16

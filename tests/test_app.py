@@ -35,7 +35,7 @@ from ui.safe import escape_markdown
 from ui.state import PAGES
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-INNER = ("overview", "projection", "neighbourhoods", "collapse", "queries")
+INNER = ("overview", "projection", "neighborhoods", "collapse", "queries")
 UNKNOWN_RUN = "0123456789abcdef"
 # Markdown that would run or fetch something if an element rendered it as markdown.
 LIVE_MARKUP = ("![t](", "](javascript:", "<img", "http://")
@@ -350,19 +350,19 @@ def test_a_bad_role_config_shows_the_error_and_nothing_else(sample: Comparison) 
 
 # -- Projection -----------------------------------------------------------------------------------
 
-def test_projection_maps_and_colour_round_trip(sample: Comparison) -> None:
+def test_projection_maps_and_color_round_trip(sample: Comparison) -> None:
     at = open_app("projection", run=sample.run_id, color="overlap")
     assert titles(at) == ["Projection"]
     assert len(at.get("plotly_chart")) == 1
-    colour = widget(at.radio, "Colour by")
-    assert colour.value == "overlap"  # type: ignore[attr-defined]
+    color = widget(at.radio, "Color by")
+    assert color.value == "overlap"  # type: ignore[attr-defined]
     assert at.query_params["color"] == "overlap"
-    assert any(c.value.startswith("Colouring by neighbourhood overlap") for c in at.caption)
+    assert any(c.value.startswith("Coloring by neighborhood overlap") for c in at.caption)
     assert "Selection (0)" in [s.value for s in at.subheader]
-    colour.set_value("delta").run()  # type: ignore[attr-defined]
+    color.set_value("delta").run()  # type: ignore[attr-defined]
     assert_clean(at)
     assert at.query_params["color"] == "delta"
-    widget(at.radio, "Colour by").set_value("domain").run()  # type: ignore[attr-defined]
+    widget(at.radio, "Color by").set_value("domain").run()  # type: ignore[attr-defined]
     assert "color" not in at.query_params and at.query_params["run"] == sample.run_id
 
 
@@ -392,23 +392,23 @@ def test_projection_of_a_run_without_one_says_so(runs_dir: Path, cache: Path) ->
     assert not at.get("plotly_chart")
 
 
-# -- Neighbourhoods -------------------------------------------------------------------------------
+# -- Neighborhoods -------------------------------------------------------------------------------
 
-def test_neighbourhoods_distributions_flow_and_most_changed(sample: Comparison) -> None:
-    at = open_app("neighbourhoods", run=sample.run_id)
-    assert titles(at) == ["Neighbourhoods"]
+def test_neighborhoods_distributions_flow_and_most_changed(sample: Comparison) -> None:
+    at = open_app("neighborhoods", run=sample.run_id)
+    assert titles(at) == ["Neighborhoods"]
     assert len(at.get("plotly_chart")) == 2
     overlap = at.dataframe[0].value
     assert list(overlap["domain"]) == list(sample.domains["domain"])
     worst = at.dataframe[1].value
     assert worst["doc_id"].iat[0] == most_changed_doc(sample)
     assert worst["overlap"].is_monotonic_increasing
-    assert "Select a document to see its gained and lost neighbours." in [c.value for c in at.caption]
+    assert "Select a document to see its gained and lost neighbors." in [c.value for c in at.caption]
 
 
-def test_neighbourhoods_domain_from_the_url(sample: Comparison) -> None:
+def test_neighborhoods_domain_from_the_url(sample: Comparison) -> None:
     domain = sample.manifest["dataset"]["domains"][-1]
-    at = open_app("neighbourhoods", run=sample.run_id, domain=domain)
+    at = open_app("neighborhoods", run=sample.run_id, domain=domain)
     assert widget(at.selectbox, "Domain").value == domain  # type: ignore[attr-defined]
     assert set(at.dataframe[1].value["domain"]) == {domain}
     assert at.query_params["domain"] == domain
@@ -641,13 +641,13 @@ def test_no_run_points_to_load() -> None:
     assert [link.value for link in at.main.get("page_link")] == ["Go to Load"]
 
 
-def test_bad_k_and_colour_fall_back_with_a_warning(sample: Comparison) -> None:
+def test_bad_k_and_color_fall_back_with_a_warning(sample: Comparison) -> None:
     at = open_app("queries", run=sample.run_id, k="abc", query=most_regressed_query(sample))
     assert any("k must be a whole number" in unescape(w.value) for w in at.warning)
     assert widget(at.number_input, "Show top").value == sample.k  # type: ignore[attr-defined]
     at = open_app("projection", run=sample.run_id, color="rainbow")
     assert any(unescape(w.value).startswith("color must be one of") for w in at.warning)
-    assert widget(at.radio, "Colour by").value == "domain"  # type: ignore[attr-defined]
+    assert widget(at.radio, "Color by").value == "domain"  # type: ignore[attr-defined]
 
 
 def test_unknown_domain_shows_all(sample: Comparison) -> None:
@@ -717,7 +717,7 @@ def test_untrusted_run_renders_on_every_page(page: str, untrusted: tuple[Compari
     if page == "load":
         [label] = [link.value for link in at.main.get("page_link")]
         assert unescape(label).endswith(EVIL_TUNED_FILE)
-    if page == "neighbourhoods":
+    if page == "neighborhoods":
         assert at.dataframe[1].value["doc_id"].iat[0] == ids["doc"] == most_changed_doc(result)
 
 
@@ -728,7 +728,7 @@ def test_projection_fast_map_selection_lists_its_rows(sample: Comparison) -> Non
     assert_clean(at)
     assert not at.get("plotly_chart") and len(at.get("bidi_component")) == 1
     points = sample.projection.reset_index(drop=True)  # type: ignore[union-attr]
-    data = plots.projection_map_data(points)  # what the page draws: every point, coloured by domain
+    data = plots.projection_map_data(points)  # what the page draws: every point, colored by domain
     # the browser sends rows and the data's version; junk rows are dropped, duplicates merged
     at.session_state["proj_map"] = {"selection": {"rows": [3, 0, 3, len(points), -1, True, "2"],
                                                   "version": data["version"]}}

@@ -235,6 +235,21 @@ def test_deep_link_to_an_inner_page_on_a_fresh_server(fresh_server: Server, page
     screenshot(page, "queries-deep-link-fresh-server")
 
 
+def test_a_renamed_page_s_old_link_still_opens_it_on_a_fresh_server(fresh_server: Server, page: Any,
+                                                                    sample: Comparison) -> None:
+    """``/neighbourhoods`` became ``/neighborhoods`` (one spelling, issue 13): a saved review link with the old
+    path, opened as the server's very first session (legacy ``pages/`` mode, no such file), lands on the page,
+    with its query string."""
+    domain = str(sample.manifest["dataset"]["domains"][-1])
+    goto(page, f"{fresh_server.url}/neighbourhoods?{urlencode({'run': sample.run_id, 'domain': domain})}")
+    expect(main(page).get_by_role("heading", name="Neighborhoods", exact=True)).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/neighborhoods\?"))
+    assert f"run={sample.run_id}" in page.url and f"domain={quote(domain)}" in page.url
+    expect(selectbox(page, "Domain")).to_have_value(domain)
+    assert page.get_by_test_id("stSidebarNav").count() == 0
+    assert_no_exception(page)
+
+
 def test_one_click_from_the_verdicts_to_the_known_item_checks(server: Server, page: Any, sample: Comparison) -> None:
     """The evidence column on the Overview, then one click to the synthesised checks behind the verdicts, and
     one more to a check: its held-out text and the document it came from, as text."""
@@ -359,7 +374,7 @@ def test_fast_map_draws_every_point_and_selects_by_box_click_and_hover(
     assert_no_exception(page)
     screenshot(page, "projection-fast-map-selection")
 
-    # double-click clears it; colouring by overlap redraws the map with that colour
+    # double-click clears it; coloring by overlap redraws the map with that color
     page.mouse.dblclick(base_map[0] + base_map[2] * 0.5, base_map[1] + base_map[3] * 0.5)
     wait_idle(page, settle=1.5)
     expect(main(page).get_by_role("heading", name="Selection (0)")).to_be_visible()
@@ -419,17 +434,17 @@ def test_untrusted_text_stays_text(server: Server, page: Any, untrusted: tuple[C
     trap.check(page)
     screenshot(page, "untrusted-queries")
 
-    # Neighbourhoods: the hostile document is the most changed; open it
+    # Neighborhoods: the hostile document is the most changed; open it
     assert most_changed_doc(result) == ids["doc"]
-    goto(page, f"{server.url}/neighbourhoods?run={run}")
+    goto(page, f"{server.url}/neighborhoods?run={run}")
     worst = grids(page).nth(1)
     assert ids["doc"] in grid_text(worst) and EVIL in grid_text(worst)
     click_grid_row(page, worst, 0)
-    expect(texts.filter(has_text=f"{ids['doc']}: gained and lost neighbours")).to_be_visible()
+    expect(texts.filter(has_text=f"{ids['doc']}: gained and lost neighbors")).to_be_visible()
     expect(grids(page)).to_have_count(4)
     assert EVIL in grid_text(grids(page).nth(2))
     trap.check(page)
-    screenshot(page, "untrusted-neighbourhoods")
+    screenshot(page, "untrusted-neighborhoods")
 
     # Load: the hostile vector file names in the saved-runs list
     goto(page, server.url)
@@ -452,7 +467,7 @@ def test_untrusted_text_stays_text(server: Server, page: Any, untrusted: tuple[C
 @pytest.mark.parametrize(("name", "title", "charts"), [
     ("overview", "Overview", 1),
     ("projection", "Projection", 1),
-    ("neighbourhoods", "Neighbourhoods", 2),
+    ("neighborhoods", "Neighborhoods", 2),
     ("collapse", "Cluster collapse", 2),
     ("queries", "Queries", 0),
 ])

@@ -92,7 +92,7 @@ def test_compare_prints_the_run_id_and_table_and_writes_json(
     assert saved.projection is None and saved.manifest["params"]["projection"] is False
     # progress went to stderr, not stdout
     assert "retrieve: 2/2 (100%)" in captured.err and "verdict: 1/1 (100%)" in captured.err
-    assert "neighbours" not in captured.out
+    assert "neighbors" not in captured.out
 
 
 def test_compare_twice_reuses_the_saved_run(inputs: Inputs, capsys: pytest.CaptureFixture[str]) -> None:
@@ -160,7 +160,7 @@ def test_bad_input_exits_2_with_one_line_and_no_run(
     argv, match = _bad_inputs(inputs, tmp_path)[case]
     assert main(argv) == 2
     captured = capsys.readouterr()
-    errors = [line for line in captured.err.splitlines() if not re.match(r"^(neighbours|metrics): ", line)]
+    errors = [line for line in captured.err.splitlines() if not re.match(r"^(neighbors|metrics): ", line)]
     assert len(errors) == 1, captured.err
     assert errors[0].startswith("embdiff: error: ")
     assert re.search(match, errors[0]), errors[0]

@@ -371,7 +371,7 @@ def test_documents_serve_as_probes_without_queries(data: tuple[Dataset, Embeddin
     assert not result.per_query["judged"].any()
     ranks = result.arrays["rank_base"]
     assert ranks.shape == (400, 10)
-    assert not (ranks == np.arange(400)[:, None]).any()  # a document is never its own neighbour
+    assert not (ranks == np.arange(400)[:, None]).any()  # a document is never its own neighbor
     assert set(result.domains["verdict"]) == {"UNVERIFIED"}
     assert "note — " in str(row(result, DEGRADED)["reasons"])
     assert "note — " not in str(row(result, "science")["reasons"])
@@ -437,7 +437,7 @@ def test_progress_reports_each_stage_to_completion(data: tuple[Dataset, Embeddin
     calls: list[tuple[str, int, int]] = []
     compare(dataset, base, tuned, progress=lambda s, d, t: calls.append((s, d, t)), projection=False)
     stages = list(dict.fromkeys(s for s, _, _ in calls))
-    assert stages == ["retrieve", "statistics", "neighbours", "collapse", "verdict"]
+    assert stages == ["retrieve", "statistics", "neighbors", "collapse", "verdict"]
     for stage in stages:
         mine = [(d, t) for s, d, t in calls if s == stage]
         assert mine[-1][0] == mine[-1][1] and all(0 <= d <= t for d, t in mine)

@@ -223,7 +223,7 @@ def test_memory_stays_within_one_block(mode: str) -> None:
 def test_k_larger_than_the_corpus() -> None:
     rng = np.random.default_rng(10)
     docs = _unit(rng, 5, 3)
-    with pytest.raises(InputError, match=r"k=6 is larger than the corpus: only 5 neighbours exist.*pass k <= 5"):
+    with pytest.raises(InputError, match=r"k=6 is larger than the corpus: only 5 neighbors exist.*pass k <= 5"):
         exact_top_k(docs[:1], docs, k=6)
     with pytest.raises(InputError, match=r"k=5 is larger than the corpus: only 4 .*minus the item itself"):
         exact_top_k(docs, docs, k=5, exclude_self=True)
@@ -234,7 +234,7 @@ def test_k_larger_than_the_corpus() -> None:
 @pytest.mark.parametrize("k", [0, -3, 2.0, True, "3", None])
 def test_k_must_be_a_positive_whole_number(k: object) -> None:
     docs = np.eye(4, dtype=np.float32)
-    with pytest.raises(InputError, match=r"k must be a whole number of at least 1 \(the number of neighbours wanted\)"):
+    with pytest.raises(InputError, match=r"k must be a whole number of at least 1 \(the number of neighbors wanted\)"):
         exact_top_k(docs, docs, k=k)  # type: ignore[arg-type]
 
 

@@ -1,4 +1,4 @@
-"""Neighbourhood overlap, gained/lost neighbours, per-domain summaries, flow and stratified sampling."""
+"""Neighborhood overlap, gained/lost neighbors, per-domain summaries, flow and stratified sampling."""
 
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ def test_changes_with_rows_and_counts() -> None:
         ([[1.0, 2.0]], [[1, 2]], r"base_nn must hold integer row indices; got dtype float64"),
         ([[True, False]], [[1, 2]], r"base_nn must hold integer row indices; got dtype bool"),
         (np.zeros((1, 0), dtype=np.int64), [[1]], r"base_nn has 0 columns"),
-        ([[1, -1]], [[1, 2]], r"base_nn row 0 column 1 holds -1: neighbour indices must be non-negative"),
+        ([[1, -1]], [[1, 2]], r"base_nn row 0 column 1 holds -1: neighbor indices must be non-negative"),
         ([[1, 2]], [[3, 3]], r"tuned_nn row 0 lists document 3 more than once"),
         ([[1, 2], [2, 3]], [[1, 2]], r"base_nn has 2 rows but tuned_nn has 1"),
     ],
@@ -137,7 +137,7 @@ def test_overlap_input_errors(base: object, tuned: object, match: str) -> None:
 
 
 def test_rows_errors() -> None:
-    with pytest.raises(InputError, match=r"rows has 1 entries but the neighbour arrays have 2 rows"):
+    with pytest.raises(InputError, match=r"rows has 1 entries but the neighbor arrays have 2 rows"):
         neighborhood_overlap([[1], [2]], [[1], [2]], rows=[5])
     with pytest.raises(InputError, match=r"rows must be a 1-D array of integer document row indices"):
         neighborhood_overlap([[1]], [[1]], rows=[0.5])
@@ -225,7 +225,7 @@ def test_overlap_ci_errors() -> None:
 def test_flow_hand_case() -> None:
     domains = ["a", "a", "b", "c"]
     nn = np.array([[1, 2], [0, 2], [0, 1], [2, 0]])
-    # a's 4 neighbours: a, b, a, b; b's 2: a, a; c's 2: b, a.
+    # a's 4 neighbors: a, b, a, b; b's 2: a, a; c's 2: b, a.
     flow = neighbor_flow(nn, domains, domains)
     assert flow.index.name == "domain" and flow.columns.name == "neighbor_domain"
     expected = np.array([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0], [0.5, 0.5, 0.0]])

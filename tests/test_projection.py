@@ -138,7 +138,7 @@ def test_rotated_space_of_another_dimension_has_zero_displacement() -> None:
 
 
 def test_small_noise_moves_points_little() -> None:
-    # Neighbourhoods change a little: the tuned map is refitted, and stays close to the base map.
+    # Neighborhoods change a little: the tuned map is refitted, and stays close to the base map.
     x, labels = four_domains()
     rng = np.random.default_rng(4)
     y = _unit(x + 0.01 * rng.standard_normal(x.shape))
@@ -150,8 +150,8 @@ def test_small_noise_moves_points_little() -> None:
 
 
 def test_planted_move_has_the_largest_displacement() -> None:
-    # 'a' (60 items) lands among 'b' (200): every neighbour of an 'a' item changes, while 'b' items
-    # keep most of theirs. (UMAP lays out the kNN graph: a move that changes no neighbourhood,
+    # 'a' (60 items) lands among 'b' (200): every neighbor of an 'a' item changes, while 'b' items
+    # keep most of theirs. (UMAP lays out the kNN graph: a move that changes no neighborhood,
     # e.g. a detached domain shifted as a block, is invisible to it by construction.)
     x, labels = four_domains((60, 200, 100, 100))
     proj = project_pair(x, planted(x, labels), labels=labels)
@@ -274,7 +274,7 @@ def test_bad_knn_graph_raises_input_error() -> None:
     mixed[3] = exact_top_k(x, x, k=16, exclude_self=True)[0][3, 1:]
     with pytest.raises(InputError, match="includes each row's self in some rows but not in others"):
         project_pair(x, x, labels=labels, base_knn=(mixed, sim))
-    with pytest.raises(InputError, match="has 10 neighbours per row; n_neighbors=15 needs at least 15"):
+    with pytest.raises(InputError, match="has 10 neighbors per row; n_neighbors=15 needs at least 15"):
         project_pair(x, x, labels=labels, base_knn=(idx[:, :10], sim[:, :10]))
     with pytest.raises(InputError, match=r"must both have shape \(80, k\)"):
         project_pair(x, x, labels=labels, tuned_knn=(idx[:50], sim[:50]))

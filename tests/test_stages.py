@@ -80,18 +80,18 @@ def test_statistics_uses_the_one_paired_comparison(data: tuple[Dataset, Embeddin
     assert rec.labels() == ["statistics"] and rec.completed("statistics")
 
 
-def test_neighbours_sample_above_the_cap_and_report_it(data: tuple[Dataset, Embeddings, Embeddings]) -> None:
+def test_neighbors_sample_above_the_cap_and_report_it(data: tuple[Dataset, Embeddings, Embeddings]) -> None:
     dataset, base, tuned = data
     found = stages.retrieve(dataset, base, tuned, k=K)
     rec = Recorder()
-    full = stages.neighbours(dataset, base, tuned, found, k=K, max_docs=10_000, progress=rec)
+    full = stages.neighbors(dataset, base, tuned, found, k=K, max_docs=10_000, progress=rec)
     assert not full.sampled and len(full.rows) == len(dataset.docs) and full.per_doc["overlap"].notna().all()
-    assert rec.labels() == ["neighbours"] and rec.completed("neighbours")
+    assert rec.labels() == ["neighbors"] and rec.completed("neighbors")
     cap = len(dataset.docs) // 2
-    part = stages.neighbours(dataset, base, tuned, found, k=K, max_docs=cap)
+    part = stages.neighbors(dataset, base, tuned, found, k=K, max_docs=cap)
     assert part.sampled and len(part.rows) <= cap and part.per_doc["overlap"].notna().sum() == len(part.rows)
     assert set(part.per_doc.loc[part.rows, "domain"]) == set(DOMAINS)  # stratified: every domain sampled
-    # the degraded domain's neighbourhoods moved most
+    # the degraded domain's neighborhoods moved most
     by_domain = full.per_doc.groupby("domain")["overlap"].mean()
     assert by_domain.idxmin() == DEGRADED
     assert set(full.overlap_ci["domain"]) >= set(DOMAINS)
@@ -130,7 +130,7 @@ def test_identical_spaces_give_an_empty_collapse_and_full_overlap(data: tuple[Da
     dataset, base, _ = data
     shape = stages.collapse(dataset, base, base, config=load_config())
     assert shape.flags.empty
-    near = stages.neighbours(dataset, base, base, stages.retrieve(dataset, base, base, k=K), k=K, max_docs=10_000)
+    near = stages.neighbors(dataset, base, base, stages.retrieve(dataset, base, base, k=K), k=K, max_docs=10_000)
     assert (near.per_doc["overlap"] == 1.0).all() and (near.per_doc["n_gained"] == 0).all()
 
 
@@ -141,7 +141,7 @@ def test_verdict_fails_the_degraded_domain_only(data: tuple[Dataset, Embeddings,
     rec = Recorder()
     table, overall, reasons = stages.verdict(
         dataset, stages.statistics(dataset, found, k=K, config=config),
-        stages.neighbours(dataset, base, tuned, found, k=K, max_docs=10_000),
+        stages.neighbors(dataset, base, tuned, found, k=K, max_docs=10_000),
         stages.collapse(dataset, base, tuned, config=config), None, "no_models", config=config, progress=rec)
     verdicts = dict(zip(table["domain"], table["verdict"], strict=True))
     assert verdicts[DEGRADED] == "FAIL" and overall == "FAIL"
@@ -155,7 +155,7 @@ def test_project_attaches_overlap_and_delta(data: tuple[Dataset, Embeddings, Emb
     config = load_config()
     found = stages.retrieve(dataset, base, tuned, k=K)
     stats = stages.statistics(dataset, found, k=K, config=config)
-    near = stages.neighbours(dataset, base, tuned, found, k=K, max_docs=10_000)
+    near = stages.neighbors(dataset, base, tuned, found, k=K, max_docs=10_000)
     rec = Recorder()
     frame, info = stages.project(dataset, base, tuned, per_doc=near.per_doc, per_query=stats.per_query,
                                  metric="ndcg@10", max_points=10_000, progress=rec)
@@ -169,14 +169,14 @@ def test_compare_is_the_stages_in_order(data: tuple[Dataset, Embeddings, Embeddi
     dataset, base, tuned = data
     rec = Recorder()
     result = compare(dataset, base, tuned, projection=False, progress=rec)
-    assert rec.labels() == ["retrieve", "statistics", "neighbours", "collapse", "verdict"]
+    assert rec.labels() == ["retrieve", "statistics", "neighbors", "collapse", "verdict"]
     assert all(rec.completed(label) for label in rec.labels())
-    assert list(result.manifest["timings"]) == ["retrieve", "statistics", "neighbours", "collapse", "verdict"]
+    assert list(result.manifest["timings"]) == ["retrieve", "statistics", "neighbors", "collapse", "verdict"]
     config = load_config()
     found = stages.retrieve(dataset, base, tuned, k=K)
     table, _, _ = stages.verdict(
         dataset, stages.statistics(dataset, found, k=K, config=config),
-        stages.neighbours(dataset, base, tuned, found, k=K, max_docs=20_000),
+        stages.neighbors(dataset, base, tuned, found, k=K, max_docs=20_000),
         stages.collapse(dataset, base, tuned, config=config), None, "no_models", config=config)
     pd.testing.assert_frame_equal(result.domains.reset_index(drop=True), table.reset_index(drop=True))
 

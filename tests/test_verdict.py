@@ -146,7 +146,7 @@ def test_the_verdict_metric_comes_from_the_config() -> None:
 @pytest.mark.parametrize(
     ("change", "words"),
     [
-        ({"overlap_median": 0.1}, "median neighbourhood overlap 0.10 < 0.30"),
+        ({"overlap_median": 0.1}, "median neighborhood overlap 0.10 < 0.30"),
         ({"query_jaccard_median": 0.2}, "median query top-k overlap 0.20 < 0.30"),
         ({"domain_consistency_tuned": 0.5}, "domain consistency fell by 0.40"),
         ({"collapsed": True, "collapse_reason": "the cluster shrank"}, "the cluster shrank"),

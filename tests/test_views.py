@@ -54,7 +54,7 @@ def _decode(text: str, dtype: type) -> np.ndarray:
 
 
 def _side(trace: object, *, color_by: str, overlay: bool) -> str:
-    """Which map a marker trace draws: named by side when coloured by a number, else the hollow (overlay)
+    """Which map a marker trace draws: named by side when colored by a number, else the hollow (overlay)
     or the left (side by side) markers are the base map."""
     if color_by != "domain":
         return str(trace.name)  # type: ignore[attr-defined]
@@ -112,7 +112,7 @@ def test_projection_view_is_the_pages_selection_and_is_cached(sample: Comparison
     assert len(all_shown) == len(points)
 
 
-def test_neighbourhood_views_match_the_engine(sample: Comparison) -> None:
+def test_neighborhood_views_match_the_engine(sample: Comparison) -> None:
     domain = str(sample.manifest["dataset"]["domains"][1])
     pd.testing.assert_frame_equal(changed_docs(sample.run_id, domain, n=50),
                                   most_changed_docs(sample, domain=domain, n=50))
@@ -149,14 +149,14 @@ def test_map_data_carries_every_point_as_its_row(overlay: bool) -> None:
     assert [data["domains"][d] for d in domain] == points["domain"].tolist()
     # ids and domains travel as they are (the browser sets them as text, never as HTML)
     assert data["ids"] == points["id"].tolist() and "<b>3</b>" in data["ids"]
-    # each point's colour is its domain's, as in the plotly figure
-    colours = plots.domain_colors(data["domains"])
+    # each point's color is its domain's, as in the plotly figure
+    colors = plots.domain_colors(data["domains"])
     color = _decode(data["color"], np.uint8)
-    assert [data["palette"][c] for c in color] == [colours[d] for d in points["domain"]]
-    assert data["legend"] == [[d, colours[d]] for d in sorted(colours)]
+    assert [data["palette"][c] for c in color] == [colors[d] for d in points["domain"]]
+    assert data["legend"] == [[d, colors[d]] for d in sorted(colors)]
 
 
-def test_map_data_numeric_colours_span_the_scale() -> None:
+def test_map_data_numeric_colors_span_the_scale() -> None:
     points = _points().dropna(subset=["overlap"]).reset_index(drop=True)
     data = plots.projection_map_data(points, color_by="overlap")
     color = _decode(data["color"], np.uint8)

@@ -22,7 +22,7 @@ import pytest
 from _browser import free_port, wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]
-PAGES = {"overview": "Overview", "projection": "Projection", "neighbourhoods": "Neighbourhoods",
+PAGES = {"overview": "Overview", "projection": "Projection", "neighborhoods": "Neighborhoods",
          "collapse": "Cluster collapse", "queries": "Queries"}
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
 from streamlit.runtime.pages_manager import PagesManager
 
 
@@ -34,7 +35,7 @@ def run_app() -> None:
     """
     import ui.projection_map  # noqa: F401  # registers the canvas map now, not on the first projection link
     from ui.auth import gate
-    from ui.state import PAGES, PageStop, sidebar
+    from ui.state import PAGES, RENAMED_PAGES, PageStop, sidebar
     from ui.warmup import start_warmup
 
     leave_legacy_pages_mode()
@@ -44,10 +45,12 @@ def run_app() -> None:
         st.Page(path, title=title, url_path=name, default=(name == "load"))
         for name, (path, title) in PAGES.items()
     ]
+    pages += [_renamed(old, new, PAGES) for old, new in RENAMED_PAGES.items()]
     page = st.navigation(pages, position="hidden")
     if not gate():  # login required and not (yet) allowed: the login screen is all this run shows
         return
     requested = st.query_params.get("page")
+    requested = RENAMED_PAGES.get(requested, requested) if requested is not None else None
     if requested is not None:  # ?page=queries&run=… also works, as in the design's link format
         del st.query_params["page"]
         if requested in PAGES and requested != page.url_path:
@@ -55,6 +58,16 @@ def run_app() -> None:
     with contextlib.suppress(PageStop):  # the page showed why it ended early
         page.run()
     sidebar()  # after the page, so that its links carry the URL as the page's widgets left it
+
+
+def _renamed(old: str, new: str, pages: dict[str, tuple[str, str]]) -> StreamlitPage:
+    """A hidden page at a renamed page's old path that forwards to the new one with the same query."""
+
+    def forward() -> None:
+        st.switch_page(pages[new][0], query_params=dict(st.query_params))
+
+    forward.__name__ = f"renamed_{old}"
+    return st.Page(forward, title=pages[new][1], url_path=old)
 
 
 def page_guard() -> None:

@@ -2,7 +2,7 @@
 //
 // Plotly needs 2-3 s to open 2 x 50k points in Chromium (its 4.7 MB bundle, two full renders, the
 // WebGL set-up); a 2-D canvas draws them in about 60 ms. Data comes from
-// diagnostics.plots.projection_map_data: coordinates as base64 float32, a colour index per point,
+// diagnostics.plots.projection_map_data: coordinates as base64 float32, a color index per point,
 // ids and domains as plain strings (rendered with textContent only, never as HTML).
 //
 // Interactions: box or lasso selection (sent to Python as row positions with the data's version),
@@ -27,7 +27,7 @@ function prepare(data) {
   const color = decode(data.color, Uint8Array);
   const kind = decode(data.kind, Uint8Array);
   const domain = decode(data.domain, Uint16Array);
-  // draw order: grouped by colour (one fillStyle change per colour), a counting sort
+  // draw order: grouped by color (one fillStyle change per color), a counting sort
   const counts = new Uint32Array(256);
   for (let i = 0; i < n; i++) counts[color[i]]++;
   const starts = new Uint32Array(257);
@@ -245,10 +245,10 @@ export default function (component) {
   state.canvas = canvas;
   canvas.style.height = sketch.style.height = `${data.height}px`;
   legend.replaceChildren();
-  for (const [label, colour] of data.legend) {
+  for (const [label, color] of data.legend) {
     const item = document.createElement("span");
     const swatch = document.createElement("i");
-    swatch.style.background = colour;
+    swatch.style.background = color;
     item.append(swatch, document.createTextNode(label));
     legend.append(item);
   }

@@ -19,7 +19,7 @@ from diagnostics.sample import SAMPLE_DIR
 from ui.data import bundled_sample
 
 STAGES = ("check base model", "check tuned model", "encode base", "encode tuned", "retrieve", "statistics",
-          "neighbours", "known-item", "collapse", "projection", "verdict")
+          "neighbors", "known-item", "collapse", "projection", "verdict")
 DEFAULT_MAX_UPLOAD_MB = 200
 
 

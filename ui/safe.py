@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 # Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping all that carry
-# meaning in Streamlit's markdown (links, images, raw HTML, emphasis, LaTeX, :colour[...] and
+# meaning in Streamlit's markdown (links, images, raw HTML, emphasis, LaTeX, :color[...] and
 # :material/...: directives, tables, headings, lists) leaves the text exactly as typed.
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
 # GitHub-style autolinks (http://…, www.…, name@host) are found in the text after escapes are

@@ -30,10 +30,12 @@ PAGES = {
     "load": ("pages/load.py", "Load"),
     "overview": ("pages/overview.py", "Overview"),
     "projection": ("pages/projection.py", "Projection"),
-    "neighbourhoods": ("pages/neighbourhoods.py", "Neighbourhoods"),
+    "neighborhoods": ("pages/neighborhoods.py", "Neighborhoods"),
     "collapse": ("pages/collapse.py", "Cluster collapse"),
     "queries": ("pages/queries.py", "Queries"),
 }
+#: Page paths that were renamed, old → new: links people saved keep working (see ui.bootstrap.run_app).
+RENAMED_PAGES = {"neighbourhoods": "neighborhoods"}
 _MAX_PARAM = 200
 
 

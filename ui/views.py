@@ -32,7 +32,7 @@ def projection_view(
     """The projection points shown and their plotly figure.
 
     The points are the run's projection, stratified down to ``cap`` points, restricted to ``domain``
-    and, when colouring by a numeric column, to the points that carry it. The figure's ``customdata``
+    and, when coloring by a numeric column, to the points that carry it. The figure's ``customdata``
     is each point's row position in the returned frame. One entry of 2 x 50k points holds about 20 MB.
     """
     shown = _shown_points(run_id, color=color, cap=cap, domain=domain)
@@ -64,14 +64,14 @@ def _shown_points(run_id: str, *, color: str, cap: int, domain: str | None) -> p
 
 @st.cache_resource(max_entries=8, ttl=_TTL, show_spinner=False)
 def overlap_figure(run_id: str) -> go.Figure:
-    """The per-domain distribution of neighbourhood overlap (a box per domain over every sampled document)."""
+    """The per-domain distribution of neighborhood overlap (a box per domain over every sampled document)."""
     result = open_run(run_id)
     return plots.overlap_figure(result.tables["per_doc"], k=result.k)
 
 
 @st.cache_data(max_entries=32, ttl=_TTL, show_spinner=False)
 def changed_docs(run_id: str, domain: str | None, n: int = 50) -> pd.DataFrame:
-    """The ``n`` documents whose neighbourhood changed most, in ``domain`` or overall, with their text."""
+    """The ``n`` documents whose neighborhood changed most, in ``domain`` or overall, with their text."""
     return most_changed_docs(open_run(run_id), domain=domain, n=n)
 
 

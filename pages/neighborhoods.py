@@ -1,4 +1,4 @@
-"""Neighbourhoods: overlap distributions, neighbour-flow matrices, the most changed documents."""
+"""Neighborhoods: overlap distributions, neighbor-flow matrices, the most changed documents."""
 
 from ui.bootstrap import page_guard
 
@@ -12,7 +12,7 @@ from ui.state import require_run, set_params, synced, wrote  # noqa: E402
 from ui.views import changed_docs, overlap_figure  # noqa: E402
 
 state, result = require_run()
-st.title("Neighbourhoods")
+st.title("Neighborhoods")
 k = result.k
 params = result.manifest["params"]
 sampled = params.get("overlap_sampled", False)
@@ -35,10 +35,10 @@ st.plotly_chart(plots.flow_figure(flow_base, flow_tuned), width="stretch")
 st.subheader("Most changed documents")
 domains = result.manifest["dataset"]["domains"]
 options = ["all domains", *domains]
-picked = st.selectbox("Domain", options, key=synced("neighbourhoods_domain", state.domain or "all domains"))
+picked = st.selectbox("Domain", options, key=synced("neighborhoods_domain", state.domain or "all domains"))
 domain = None if picked == "all domains" else picked
 set_params(domain=domain)
-wrote("neighbourhoods_domain", picked)
+wrote("neighborhoods_domain", picked)
 worst = changed_docs(result.run_id, domain, n=50)
 event = st.dataframe(worst[["doc_id", "domain", "overlap", "n_gained", "n_lost", "text"]], hide_index=True,
                      width="stretch", height=300, on_select="rerun", selection_mode="single-row",
@@ -47,11 +47,11 @@ rows = event.selection.rows if event is not None else []
 if rows:
     doc_id = str(worst["doc_id"].iat[rows[0]])
     lists = neighbor_lists(result, doc_id)
-    st.text(f"{doc_id}: gained and lost neighbours")
+    st.text(f"{doc_id}: gained and lost neighbors")
     left, right = st.columns(2)
     for side, col in (("base", left), ("tuned", right)):
         col.markdown(f"**{side}**")
         col.dataframe(lists[lists["side"] == side][["rank", "doc_id", "domain", "change", "text"]],
                       hide_index=True, width="stretch", key=f"nn_{side}")
 else:
-    st.caption("Select a document to see its gained and lost neighbours.")
+    st.caption("Select a document to see its gained and lost neighbors.")
