@@ -385,6 +385,76 @@ def test_fast_map_draws_every_point_and_selects_by_box_click_and_hover(
     assert_no_exception(page)
 
 
+def _in_view(page: Any) -> tuple[int, int]:
+    left, right = (int(v) for v in _map(page).get_attribute("data-in-view").split(","))
+    return left, right
+
+
+def _drag(page: Any, corners: list[tuple[float, float]], panel: tuple[float, float, float, float]) -> None:
+    """Press at the first corner, move through the others in small steps, release at the last."""
+    x0, y0, w, h = panel
+    page.mouse.move(x0 + w * corners[0][0], y0 + h * corners[0][1])
+    page.mouse.down()
+    for fx, fy in corners[1:]:
+        page.mouse.move(x0 + w * fx, y0 + h * fy, steps=8)
+    page.mouse.up()
+
+
+def _selected(page: Any) -> int:
+    title = main(page).get_by_role("heading", name=re.compile(r"^Selection \(\d+\)$"))
+    return int(re.search(r"\d+", title.inner_text()).group())  # type: ignore[union-attr]
+
+
+def test_fast_map_zooms_both_maps_together_and_selects_by_lasso(
+    server: Server, page: Any, sample: Comparison
+) -> None:
+    """The wheel over the base map zooms the tuned map with it (one shared view); Reset restores the full
+    extent; a lasso drawn as the lower-left half of a box selects some, but fewer, of the box's points,
+    and that selection reaches Python (the table's heading counts it)."""
+    points = sample.projection.reset_index(drop=True)  # type: ignore[union-attr]
+    goto(page, f"{server.url}/projection?run={sample.run_id}")
+    main(page).get_by_text("Fast map", exact=True).click()
+    wait_idle(page)
+    expect(_map(page)).to_have_attribute("data-drawn", str(len(points)))
+    expect(_map(page)).to_have_attribute("data-zoom", "1.000")
+    full = _in_view(page)
+    assert full == (len(points), len(points))  # the home view shows every point in both maps
+    sketch = main(page).locator("canvas.sketch")
+    sketch.scroll_into_view_if_needed()
+    box = sketch.bounding_box()
+    assert box is not None
+    base_map = (box["x"], box["y"] + 22, box["width"] / 2, box["height"] - 34)
+
+    # linked zoom: the wheel over the base map zooms in on both
+    page.mouse.move(base_map[0] + base_map[2] * 0.5, base_map[1] + base_map[3] * 0.5)
+    for _ in range(4):
+        page.mouse.wheel(0, -400)
+        time.sleep(0.1)
+    expect(_map(page)).not_to_have_attribute("data-zoom", "1.000")
+    assert float(_map(page).get_attribute("data-zoom")) > 1.5
+    zoomed = _in_view(page)
+    assert zoomed[0] < full[0] and zoomed[1] < full[1], (full, zoomed)
+    main(page).locator(".fm button[data-act=reset]").click()
+    expect(_map(page)).to_have_attribute("data-zoom", "1.000")
+    assert _in_view(page) == full
+
+    # a box, then a lasso over its lower-left half: fewer points, but some
+    corners = [(0.1, 0.1), (0.9, 0.9)]
+    _drag(page, corners, base_map)
+    wait_idle(page, settle=1.5)
+    in_box = _selected(page)
+    assert in_box > 0
+    page.mouse.dblclick(base_map[0] + base_map[2] * 0.5, base_map[1] + base_map[3] * 0.5)
+    wait_idle(page, settle=1.5)
+    assert _selected(page) == 0
+    main(page).locator(".fm button[data-mode=lasso]").click()
+    _drag(page, [(0.1, 0.1), (0.1, 0.9), (0.9, 0.9), (0.1, 0.1)], base_map)
+    wait_idle(page, settle=1.5)
+    in_lasso = _selected(page)
+    assert 0 < in_lasso < in_box, (in_lasso, in_box)
+    assert_no_exception(page)
+
+
 # -- 5. untrusted text ----------------------------------------------------------------------------
 
 class Trap:

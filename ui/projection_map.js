@@ -5,6 +5,12 @@
 // diagnostics.plots.projection_map_data: coordinates as base64 float32, a color index per point,
 // ids and domains as plain strings (rendered with textContent only, never as HTML).
 //
+// Why hand-written and not embedding-atlas (the field's library for large embedding maps): as of 2026 it
+// needs WebGPU (headless Chromium and many locked-down browsers have none), it has no linked zoom
+// between two maps (the whole point here: the same region in base and tuned), and it hands a selection
+// back only as a SQL predicate over its own DuckDB table, not as rows Python can look up. A 2-D canvas
+// does all three in ~400 lines with no dependency.
+//
 // Interactions: box or lasso selection (sent to Python as row positions with the data's version),
 // a click on a point selects it, double-click clears, the wheel zooms both maps together, Pan mode
 // drags them, "Reset view" restores the full extent, hovering shows a point's id, kind and domain.
@@ -146,6 +152,21 @@ function draw(state) {
     ctx.restore();
   }
   state.grid = null; // the hover index follows the view: rebuilt on the next hover
+  // for tests and tools: the zoom factor and, per panel, how many points lie inside it
+  const inView = state.panels.map((panel) => {
+    const t = transform(state, panel);
+    let count = 0;
+    for (const side of panel.side === -1 ? [1] : [panel.side]) {
+      const xy = prepared.maps[side];
+      for (let i = 0; i < prepared.n; i++) {
+        const px = t.sx(xy[2 * i]), py = t.sy(xy[2 * i + 1]);
+        if (px >= panel.x && px <= panel.x + panel.w && py >= panel.y && py <= panel.y + panel.h) count++;
+      }
+    }
+    return count;
+  });
+  canvas.setAttribute("data-zoom", state.view.k.toFixed(3));
+  canvas.setAttribute("data-in-view", inView.join(","));
   canvas.setAttribute("data-drawn", String(prepared.n));
   canvas.setAttribute("data-color", data.color_by);
   canvas.setAttribute("data-version", data.version);
@@ -286,7 +307,7 @@ export default function (component) {
     const [px, py] = local(ev);
     const panel = panelAt(state, px, py);
     if (!panel) return;
-    drag = { panel, px, py, path: [[px, py]], view: { ...state.view } };
+    drag = { panel, px, py, path: [[px, py]], view: { ...state.view }, far: 0 };
     tip.style.display = "none";
     ev.preventDefault();
   };
@@ -305,6 +326,7 @@ export default function (component) {
       tip.style.top = `${py + 12}px`;
       return;
     }
+    drag.far = Math.max(drag.far, (px - drag.px) ** 2 + (py - drag.py) ** 2);
     if (state.mode === "pan") {
       const t = transform(state, drag.panel);
       state.view.cx = drag.view.cx - (px - drag.px) / t.s;
@@ -336,7 +358,9 @@ export default function (component) {
     drag = null;
     clearSketch();
     if (state.mode === "pan") return;
-    if ((px - d.px) ** 2 + (py - d.py) ** 2 < 9) { // a click: the point under the pointer, if any
+    // a click (the pointer never left a 3-px circle; a lasso closed where it began is no click): the
+    // point under the pointer, if any
+    if (Math.max(d.far, (px - d.px) ** 2 + (py - d.py) ** 2) < 9) {
       const i = nearest(state, d.panel, px, py);
       if (i >= 0) setSelection(state, [i], send);
       return;
