@@ -1,5 +1,9 @@
 """The geometry of a vector set by domain: the figures that :mod:`diagnostics.collapse` compares.
 
+Why one module past ~500 lines: every figure here is built from the same private blocked reductions
+(unit sums, centred Gram matrices) that keep 100k-row matrices uncopied; splitting the figures apart
+would make those reductions public.
+
 Per domain: the spread (mean intra-domain cosine, and uniformity after Wang & Isola 2020), the
 effective rank of its vectors (Roy & Vetterli 2007), its silhouette by domain label, and the cosine
 between domain centroids; over the whole set, anisotropy (mean pairwise cosine); between two

@@ -1,5 +1,8 @@
 r"""Known-item checks synthesised from each domain's own documents: evidence where there are no judgements.
 
+Why one module past ~500 lines: the construction of the checks, its reference and its limits are
+documented next to the code that builds and scores them, so the one can be checked against the other.
+
 Teams have relevance judgements for the domain they tuned on and rarely for the others — exactly the
 domains that break. For every domain embdiff builds queries whose answer it knows, from the corpus
 itself, and ranks them with both models over the whole corpus, with the same paired statistics as

@@ -1,5 +1,9 @@
 r"""The base and the tuned space projected to two comparable 2-D maps (UMAP), and each point's move.
 
+Why one module past ~500 lines: it is one method (sample, kNN graphs, base map, tuned map started from
+the base, alignment, trustworthiness) whose steps share private state and are only meaningful in order;
+about a third of it is the method's description below, next to the code it describes.
+
 How the two maps are made comparable
 ------------------------------------
 1. **Sample.** Above ``max_points`` rows (default 20 000) a stratified random sample by domain:

@@ -1,5 +1,8 @@
 r"""Retrieval metrics per query (with qrels) and label-free retrieval signals (without).
 
+Why one module past ~500 lines: each metric's formula and its conventions (below) sit next to its code,
+and the label-free signals use the same rank arrays; split, the conventions would be stated twice.
+
 Conventions, the same as ranx's and pytrec_eval's ``ndcg_cut`` / ``recall`` / ``recip_rank``:
 
 * a judgement with ``score > 0`` is relevant; its **gain is the graded score itself** (linear

@@ -1,5 +1,8 @@
 """The stages of a comparison, in order, each a function with its own progress label and test.
 
+Why one module past ~500 lines: the point of it is that the whole order of a comparison, each stage's
+inputs, outputs and progress label, reads in one file.
+
 :func:`diagnostics.compare.compare` is these stages run one after another (``load_inputs`` loads and
 encodes before them; ``save_comparison`` saves after them)::
 

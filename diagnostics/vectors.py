@@ -1,4 +1,9 @@
-"""Embeddings of a dataset under one model: L2-normalised float32 matrices in dataset row order."""
+"""Embeddings of a dataset under one model: L2-normalised float32 matrices in dataset row order.
+
+Why one module past ~500 lines: the Parquet and ``.npy`` readers, the id files, and attaching or pairing
+vectors with a dataset share the private helpers that name a bad row by file, row and id in every error
+message; splitting readers from pairing would make those helpers public API for no reader's benefit.
+"""
 
 from __future__ import annotations
 

@@ -121,3 +121,13 @@ def test_no_engine_module_names_streamlit_in_an_import() -> None:
             else:
                 continue
             assert not any(n == "streamlit" or n.startswith("streamlit.") for n in names), path.name
+
+
+def test_a_long_module_says_at_its_top_why_it_is_one_module() -> None:
+    """Issue 13: no module over ~500 lines without a reason written at its top."""
+    for path in sorted(p for folder in ("diagnostics", "ui", "pages") for p in (REPO / folder).glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        if source.count("\n") > 500:
+            doc = ast.get_docstring(ast.parse(source)) or ""
+            head = "\n".join(doc.split("\n\n")[:2])
+            assert "Why one module past ~500 lines:" in head, f"{path.relative_to(REPO)} has no reason at its top"
