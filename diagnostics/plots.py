@@ -170,6 +170,7 @@ def projection_figure(
     color_by: str = "domain",
     overlay: bool = False,
     webgl: bool | None = None,
+    metric: str = DEFAULT_METRIC,
 ) -> go.Figure:
     """The two aligned maps side by side (or overlaid with displacement lines).
 
@@ -188,6 +189,8 @@ def projection_figure(
         One panel: base points hollow, tuned points filled, a line from each base to tuned position.
     webgl : bool, optional
         ``Scattergl``; by default when there are more than 5,000 points.
+    metric : str
+        The metric whose Δ the ``delta`` column holds (the run's verdict metric), for its label.
     """
     use_gl = len(points) > WEBGL_THRESHOLD if webgl is None else webgl
     scatter = go.Scattergl if use_gl else go.Scatter
@@ -228,7 +231,7 @@ def projection_figure(
                 scatter(
                     x=xy[side][0], y=xy[side][1], mode="markers", name=side,
                     marker={"size": 5, "color": values, "colorscale": "RdYlGn" if "delta" in color_by else "Viridis",
-                            "showscale": side == "tuned", "colorbar": {"title": color_by}},
+                            "showscale": side == "tuned", "colorbar": {"title": color_label(color_by, metric)}},
                     customdata=rows, hovertext=hover_text, hovertemplate=hover,
                 ),
                 row=1, col=col,
@@ -248,7 +251,13 @@ def projection_figure(
 _SCALE_STEPS = 64
 
 
-def projection_map_data(points: pd.DataFrame, *, color_by: str = "domain", overlay: bool = False) -> dict[str, Any]:
+def color_label(color_by: str, metric: str = DEFAULT_METRIC) -> str:
+    """How a projection color reads: ``domain``, ``neighborhood overlap`` or ``Δ <metric's label>``."""
+    return {"overlap": "neighborhood overlap", "delta": f"Δ {label(metric)}"}.get(color_by, color_by)
+
+
+def projection_map_data(points: pd.DataFrame, *, color_by: str = "domain", overlay: bool = False,
+                        metric: str = DEFAULT_METRIC) -> dict[str, Any]:
     """What the app's canvas map (``ui/projection_map.js``) draws: the same maps as
     :func:`projection_figure`, as compact JSON.
 
@@ -265,6 +274,8 @@ def projection_map_data(points: pd.DataFrame, *, color_by: str = "domain", overl
         ``"domain"`` or a numeric column; points where it is NaN are not expected here (the page
         drops them) and take the first color.
     overlay : bool
+    metric : str
+        The metric whose Δ the ``delta`` column holds (the run's verdict metric), for its label.
 
     Returns
     -------
@@ -285,7 +296,6 @@ def projection_map_data(points: pd.DataFrame, *, color_by: str = "domain", overl
         palette = list(dict.fromkeys(colors.values()))
         color = np.array([palette.index(colors[d]) for d in names], dtype=np.uint8)[domain_index]
         legend = [[d, colors[d]] for d in names]
-        label = "domain"
     else:
         raw = points[color_by].to_numpy(float)
         finite = raw[np.isfinite(raw)]
@@ -301,8 +311,8 @@ def projection_map_data(points: pd.DataFrame, *, color_by: str = "domain", overl
         palette = [str(c) for c in sample_colorscale("RdYlGn" if diverging else "Viridis", steps.tolist())]
         position = np.clip(np.nan_to_num((raw - low) / span, nan=0.0), 0.0, 1.0)
         color = np.rint(position * (_SCALE_STEPS - 1)).astype(np.uint8)
-        label = {"overlap": "neighborhood overlap", "delta": "Δ nDCG@10"}.get(color_by, color_by)
-        legend = [[f"{label} {low:+.3g}" if diverging else f"{label} {low:.3g}", palette[0]],
+        name = color_label(color_by, metric)
+        legend = [[f"{name} {low:+.3g}" if diverging else f"{name} {low:.3g}", palette[0]],
                   [f"{high:+.3g}" if diverging else f"{high:.3g}", palette[-1]]]
         values = [None if not np.isfinite(v) else round(float(v), 4) for v in raw]
     kind = (points["kind"].astype(str).to_numpy(object) == "query").astype(np.uint8)
@@ -314,7 +324,7 @@ def projection_map_data(points: pd.DataFrame, *, color_by: str = "domain", overl
         "n": n,
         "overlay": bool(overlay),
         "color_by": color_by,
-        "color_label": label,
+        "color_label": color_label(color_by, metric),
         "xy_base": b64(points[["x_base", "y_base"]].to_numpy(np.float32)),
         "xy_tuned": b64(points[["x_tuned", "y_tuned"]].to_numpy(np.float32)),
         "color": b64(color),

@@ -6,6 +6,8 @@ page_guard()
 
 import streamlit as st  # noqa: E402
 
+from diagnostics.plots import color_label  # noqa: E402
+from diagnostics.report import verdict_metric  # noqa: E402
 from ui.projection_map import FAST_MAP_POINTS, projection_map  # noqa: E402
 from ui.safe import escape_markdown  # noqa: E402
 from ui.state import (  # noqa: E402
@@ -39,8 +41,10 @@ picked = c2.selectbox("Domain", options, key=synced("projection_domain", state.d
 domain = None if picked == "all domains" else picked
 set_params(domain=domain)
 wrote("projection_domain", picked)
-labels = {"domain": "domain", "overlap": "overlap (documents)", "delta": "Δ nDCG@10 (queries)"}
-captions = {"overlap": "neighborhood overlap (documents)", "delta": "Δ nDCG@10 (queries)"}
+metric = verdict_metric(result)  # the query colors are Δ of the metric the verdicts were decided on
+delta = f"{color_label('delta', metric)} (queries)"
+labels = {"domain": "domain", "overlap": "overlap (documents)", "delta": delta}
+captions = {"overlap": "neighborhood overlap (documents)", "delta": delta}
 color = c1.radio("Color by", COLORS, format_func=labels.__getitem__, horizontal=True,
                  key=synced("color", state.color))
 set_params(color=color if color != "domain" else None)
@@ -59,9 +63,11 @@ fast = t2.toggle("Fast map", value=int(cap) > FAST_MAP_POINTS,
                  help="Draws the maps on a canvas: 2 x 50k points open in about a second instead of 3-4 s. "
                       "Off: the plotly chart, with its zoom box and image export.")
 if fast:
-    shown, data = projection_map_view(result.run_id, color=color, overlay=overlay, cap=int(cap), domain=domain)
+    shown, data = projection_map_view(result.run_id, color=color, overlay=overlay, cap=int(cap), domain=domain,
+                                      metric=metric)
 else:
-    shown, fig = projection_view(result.run_id, color=color, overlay=overlay, cap=int(cap), domain=domain)
+    shown, fig = projection_view(result.run_id, color=color, overlay=overlay, cap=int(cap), domain=domain,
+                                 metric=metric)
 if color != "domain":
     st.caption(f"Coloring by {captions[color]}: only the {len(shown)} points that carry it are drawn.")
 

@@ -169,6 +169,13 @@ def test_map_data_numeric_colors_span_the_scale() -> None:
     delta = plots.projection_map_data(points, color_by="delta")
     d_color = _decode(delta["color"], np.uint8)
     assert d_color[0] == 0 and d_color[-1] == round(63 * 0.75)  # 0.1 sits three quarters up [-0.2, 0.2]
+    # the Δ is of the run's verdict metric, and says so (never a hard-coded nDCG@10)
+    assert delta["color_label"] == "Δ nDCG@10" and delta["legend"][0][0].startswith("Δ nDCG@10 ")
+    mrr = plots.projection_map_data(points, color_by="delta", metric="mrr@10")
+    assert mrr["color_label"] == "Δ MRR@10" and mrr["legend"][0][0].startswith("Δ MRR@10 ")
+    assert data["color_label"] == "neighborhood overlap"
+    figure = plots.projection_figure(points, color_by="delta", metric="recall@100")
+    assert {t.marker.colorbar.title.text for t in figure.data if t.marker.showscale} == {"Δ Recall@100"}
 
 
 def test_map_data_version_follows_the_data() -> None:

@@ -17,6 +17,7 @@ import streamlit as st
 
 from diagnostics import plots
 from diagnostics.drilldown import most_changed_docs
+from diagnostics.metrics import DEFAULT_METRIC
 from diagnostics.neighbors import stratified_sample
 from ui.data import open_run, open_run_tables
 
@@ -27,7 +28,7 @@ PROJECTION_TABLES = ("projection",)
 
 @st.cache_resource(max_entries=6, ttl=_TTL, show_spinner="Drawing the maps…")
 def projection_view(
-    run_id: str, *, color: str, overlay: bool, cap: int, domain: str | None
+    run_id: str, *, color: str, overlay: bool, cap: int, domain: str | None, metric: str = DEFAULT_METRIC
 ) -> tuple[pd.DataFrame, go.Figure]:
     """The projection points shown and their plotly figure.
 
@@ -36,17 +37,17 @@ def projection_view(
     is each point's row position in the returned frame. One entry of 2 x 50k points holds about 20 MB.
     """
     shown = _shown_points(run_id, color=color, cap=cap, domain=domain)
-    return shown, plots.projection_figure(shown, color_by=color, overlay=overlay)
+    return shown, plots.projection_figure(shown, color_by=color, overlay=overlay, metric=metric)
 
 
 @st.cache_resource(max_entries=6, ttl=_TTL, show_spinner="Drawing the maps…")
 def projection_map_view(
-    run_id: str, *, color: str, overlay: bool, cap: int, domain: str | None
+    run_id: str, *, color: str, overlay: bool, cap: int, domain: str | None, metric: str = DEFAULT_METRIC
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The same points as :func:`projection_view` and the canvas map's data (row ``i`` of the frame
     is point ``i`` of the map). One entry of 2 x 50k points holds about 6 MB."""
     shown = _shown_points(run_id, color=color, cap=cap, domain=domain)
-    return shown, plots.projection_map_data(shown, color_by=color, overlay=overlay)
+    return shown, plots.projection_map_data(shown, color_by=color, overlay=overlay, metric=metric)
 
 
 def _shown_points(run_id: str, *, color: str, cap: int, domain: str | None) -> pd.DataFrame:
