@@ -179,6 +179,8 @@ def test_reviewer_logs_in_through_a_deep_link_approves_and_logs_out(
         main(page).get_by_role("button", name="Record review").click()
         expect(main(page).get_by_text("Review recorded.", exact=True)).to_be_visible()
         expect(main(page).get_by_text("Review history (1)", exact=True)).to_be_visible()
+        # the history grid comes a moment after its heading: wait for it (until then .last is the domain table)
+        expect(grids(page).last.locator('[role="grid"]').first).to_contain_text("ana@lab.example.com")
         history = grid_text(grids(page).last)
         assert "ana@lab.example.com" in history and "verified" in history and "approve" in history
         screenshot(page, "login-reviewer-approved")
