@@ -33,6 +33,7 @@ from diagnostics._validation import (
     TABLE_SUFFIXES,
     InputError,
     RawTable,
+    check_directory,
     check_record_id,
     describe_ids,
     display_path,
@@ -359,15 +360,6 @@ def _empty(columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series([], dtype=str) for name in columns})
 
 
-def _check_directory(path: PathLike) -> Path:
-    root = Path(path)
-    if not root.exists():
-        raise InputError(f"{display_path(root)} does not exist: check the path of the dataset directory")
-    if not root.is_dir():
-        raise InputError(f"{display_path(root)} is not a directory: pass the directory that holds corpus.jsonl")
-    return root
-
-
 def _check_split(split: object) -> str:
     if not isinstance(split, str) or not _SPLIT_PATTERN.fullmatch(split):
         shown = re.sub(r"[^0-9A-Za-z_.-]", "?", str(split)[:20])
@@ -570,7 +562,7 @@ def load_beir(
     Thakur et al., "BEIR: A Heterogeneous Benchmark for Zero-shot Evaluation of Information
     Retrieval Models", NeurIPS Datasets and Benchmarks 2021 (the directory layout).
     """
-    root = _check_directory(path)
+    root = check_directory(path)
     split = _check_split(split)
     domain = default_domain if default_domain is not None else root.resolve().name
     parts = _load_beir_parts(root, split=split, default_domain=domain)
@@ -681,7 +673,7 @@ def load_dataset(paths: PathLike | Sequence[PathLike], *, split: str = "test") -
         path = Path(items[0])
         if path.is_file():
             return _finish([_load_table_parts(path, None, None, default_domain=None)])
-        root = _check_directory(path)
+        root = check_directory(path)
         return _finish([_load_directory(root, split=split, domain=root.resolve().name)])
     roots = []
     for item in items:
@@ -691,7 +683,7 @@ def load_dataset(paths: PathLike | Sequence[PathLike], *, split: str = "test") -
                 f"{display_path(root)} is a file: several inputs must each be a directory "
                 "(a BEIR directory or one with docs.csv / docs.parquet / docs.jsonl)"
             )
-        roots.append(_check_directory(root))
+        roots.append(check_directory(root))
     names = [root.resolve().name for root in roots]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
