@@ -329,21 +329,50 @@ def _map(page: Any) -> Any:
     return main(page).locator("canvas.points")  # inside the component's (open) shadow root
 
 
-def test_fast_map_draws_every_point_and_selects_by_box_click_and_hover(
-    server: Server, page: Any, sample: Comparison
-) -> None:
+def _in_view(page: Any) -> tuple[int, int]:
+    left, right = (int(v) for v in _map(page).get_attribute("data-in-view").split(","))
+    return left, right
+
+
+def _drag(page: Any, corners: list[tuple[float, float]], panel: tuple[float, float, float, float]) -> None:
+    """Press at the first corner, move through the others in small steps, release at the last."""
+    x0, y0, w, h = panel
+    page.mouse.move(x0 + w * corners[0][0], y0 + h * corners[0][1])
+    page.mouse.down()
+    for fx, fy in corners[1:]:
+        page.mouse.move(x0 + w * fx, y0 + h * fy, steps=8)
+    page.mouse.up()
+
+
+def _selection_heading(page: Any) -> Any:
+    return main(page).get_by_role("heading", name=re.compile(r"^Selection \(\d+\)$"))
+
+
+def _selected(page: Any) -> int:
+    return int(re.search(r"\d+", _selection_heading(page).inner_text()).group())  # type: ignore[union-attr]
+
+
+def _open_fast_map(page: Any, server: Server, sample: Comparison) -> tuple[Any, tuple[float, float, float, float]]:
+    """Open the sample's projection as the canvas map, every point drawn; its points and the base (left)
+    map's box on screen: x, y, width, height."""
     points = sample.projection.reset_index(drop=True)  # type: ignore[union-attr]
     goto(page, f"{server.url}/projection?run={sample.run_id}")
     main(page).get_by_text("Fast map", exact=True).click()
     wait_idle(page)
     expect(_map(page)).to_have_attribute("data-drawn", str(len(points)))
-    expect(_map(page)).to_have_attribute("data-color", "domain")
-    expect(main(page).locator(".fm .legend span:not(.key)")).to_have_count(len(set(points["domain"])))
     sketch = main(page).locator("canvas.sketch")
     sketch.scroll_into_view_if_needed()
     box = sketch.bounding_box()
     assert box is not None
-    base_map = (box["x"], box["y"] + 22, box["width"] / 2, box["height"] - 34)  # the left panel
+    return points, (box["x"], box["y"] + 22, box["width"] / 2, box["height"] - 34)
+
+
+def test_fast_map_draws_every_point_and_selects_by_box_click_and_hover(
+    server: Server, page: Any, sample: Comparison
+) -> None:
+    points, base_map = _open_fast_map(page, server, sample)
+    expect(_map(page)).to_have_attribute("data-color", "domain")
+    expect(main(page).locator(".fm .legend span:not(.key)")).to_have_count(len(set(points["domain"])))
 
     # hovering finds a point and shows its id as text
     ids = set(points["id"].astype(str))
@@ -359,15 +388,10 @@ def test_fast_map_draws_every_point_and_selects_by_box_click_and_hover(
     assert tip.inner_text().split("\n")[0] in ids
 
     # a box over the middle of the base map selects the points under it; the table lists them
-    page.mouse.move(base_map[0] + base_map[2] * 0.1, base_map[1] + base_map[3] * 0.1)
-    page.mouse.down()
-    page.mouse.move(base_map[0] + base_map[2] * 0.5, base_map[1] + base_map[3] * 0.5, steps=6)
-    page.mouse.move(base_map[0] + base_map[2] * 0.9, base_map[1] + base_map[3] * 0.9, steps=6)
-    page.mouse.up()
+    _drag(page, [(0.1, 0.1), (0.5, 0.5), (0.9, 0.9)], base_map)
     wait_idle(page, settle=1.5)
-    title = main(page).get_by_role("heading", name=re.compile(r"^Selection \(\d+\)$"))
-    expect(title).not_to_have_text("Selection (0)")
-    n_selected = int(re.search(r"\d+", title.inner_text()).group())  # type: ignore[union-attr]
+    expect(_selection_heading(page)).not_to_have_text("Selection (0)")
+    n_selected = _selected(page)
     assert 0 < n_selected <= len(points)
     shown = grid_text(grids(page).first)
     assert any(i in shown for i in ids), shown[:300]
@@ -385,45 +409,16 @@ def test_fast_map_draws_every_point_and_selects_by_box_click_and_hover(
     assert_no_exception(page)
 
 
-def _in_view(page: Any) -> tuple[int, int]:
-    left, right = (int(v) for v in _map(page).get_attribute("data-in-view").split(","))
-    return left, right
-
-
-def _drag(page: Any, corners: list[tuple[float, float]], panel: tuple[float, float, float, float]) -> None:
-    """Press at the first corner, move through the others in small steps, release at the last."""
-    x0, y0, w, h = panel
-    page.mouse.move(x0 + w * corners[0][0], y0 + h * corners[0][1])
-    page.mouse.down()
-    for fx, fy in corners[1:]:
-        page.mouse.move(x0 + w * fx, y0 + h * fy, steps=8)
-    page.mouse.up()
-
-
-def _selected(page: Any) -> int:
-    title = main(page).get_by_role("heading", name=re.compile(r"^Selection \(\d+\)$"))
-    return int(re.search(r"\d+", title.inner_text()).group())  # type: ignore[union-attr]
-
-
 def test_fast_map_zooms_both_maps_together_and_selects_by_lasso(
     server: Server, page: Any, sample: Comparison
 ) -> None:
     """The wheel over the base map zooms the tuned map with it (one shared view); Reset restores the full
     extent; a lasso drawn as the lower-left half of a box selects some, but fewer, of the box's points,
     and that selection reaches Python (the table's heading counts it)."""
-    points = sample.projection.reset_index(drop=True)  # type: ignore[union-attr]
-    goto(page, f"{server.url}/projection?run={sample.run_id}")
-    main(page).get_by_text("Fast map", exact=True).click()
-    wait_idle(page)
-    expect(_map(page)).to_have_attribute("data-drawn", str(len(points)))
+    points, base_map = _open_fast_map(page, server, sample)
     expect(_map(page)).to_have_attribute("data-zoom", "1.000")
     full = _in_view(page)
     assert full == (len(points), len(points))  # the home view shows every point in both maps
-    sketch = main(page).locator("canvas.sketch")
-    sketch.scroll_into_view_if_needed()
-    box = sketch.bounding_box()
-    assert box is not None
-    base_map = (box["x"], box["y"] + 22, box["width"] / 2, box["height"] - 34)
 
     # linked zoom: the wheel over the base map zooms in on both
     page.mouse.move(base_map[0] + base_map[2] * 0.5, base_map[1] + base_map[3] * 0.5)

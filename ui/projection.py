@@ -67,9 +67,9 @@ def maps(run_id: str, view: MapView) -> tuple[pd.DataFrame, list[int]]:
         shown, fig = projection_view(run_id, color=view.color, overlay=view.overlay, cap=view.cap,
                                      domain=view.domain, metric=view.metric)
     if view.color != "domain":
-        what = "neighborhood overlap (documents)" if view.color == "overlap" else \
-            f"{color_label('delta', view.metric)} (queries)"
-        st.caption(f"Coloring by {what}: only the {len(shown)} points that carry it are drawn.")
+        carriers = "documents" if view.color == "overlap" else "queries"
+        st.caption(f"Coloring by {color_label(view.color, view.metric)} ({carriers}): only the {len(shown)} points "
+                   "that carry it are drawn.")
     if view.fast:
         return shown, projection_map(data, key="proj_map")  # rows of shown, checked against the map's data
     event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode=("box", "lasso"), key="proj")

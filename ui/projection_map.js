@@ -82,10 +82,13 @@ function transform(state, panel) {
   };
 }
 
-function drawPoints(ctx, state, xy, t, opts) {
+// Draws one map's points into a panel; returns how many of those drawn lie inside the panel.
+function drawPoints(ctx, state, xy, t, panel, opts) {
   const { order, starts, kind } = state.prepared;
   const palette = state.data.palette;
   const sel = state.selected;
+  const x1 = panel.x + panel.w, y1 = panel.y + panel.h;
+  let inside = 0;
   for (let c = 0; c < palette.length; c++) {
     if (starts[c] === starts[c + 1]) continue;
     ctx.fillStyle = palette[c];
@@ -94,10 +97,12 @@ function drawPoints(ctx, state, xy, t, opts) {
       const i = order[j];
       if (opts.only && !sel[i]) continue;
       const px = t.sx(xy[2 * i]), py = t.sy(xy[2 * i + 1]);
+      if (px >= panel.x && px <= x1 && py >= panel.y && py <= y1) inside++;
       if (opts.hollow || kind[i] === 1) ctx.strokeRect(px - 2, py - 2, 4, 4);
       else ctx.fillRect(px - 1.5, py - 1.5, 3, 3);
     }
   }
+  return inside;
 }
 
 function draw(state) {
@@ -114,6 +119,7 @@ function draw(state) {
   ctx.lineWidth = 1;
   state.panels = panels(state, width, height);
   const anySelected = state.selectedCount > 0;
+  const inView = [];
   for (const panel of state.panels) {
     const t = transform(state, panel);
     ctx.save();
@@ -143,28 +149,17 @@ function draw(state) {
     }
     for (const [side, hollow] of layers) {
       ctx.globalAlpha = anySelected ? 0.07 : hollow ? 0.45 : 0.8;
-      drawPoints(ctx, state, prepared.maps[side], t, { hollow });
+      const inside = drawPoints(ctx, state, prepared.maps[side], t, panel, { hollow });
+      if (!hollow) inView.push(inside); // a panel's count: its filled (tuned, when overlaid) points
       if (anySelected) {
         ctx.globalAlpha = 1;
-        drawPoints(ctx, state, prepared.maps[side], t, { hollow, only: true });
+        drawPoints(ctx, state, prepared.maps[side], t, panel, { hollow, only: true });
       }
     }
     ctx.restore();
   }
   state.grid = null; // the hover index follows the view: rebuilt on the next hover
   // for tests and tools: the zoom factor and, per panel, how many points lie inside it
-  const inView = state.panels.map((panel) => {
-    const t = transform(state, panel);
-    let count = 0;
-    for (const side of panel.side === -1 ? [1] : [panel.side]) {
-      const xy = prepared.maps[side];
-      for (let i = 0; i < prepared.n; i++) {
-        const px = t.sx(xy[2 * i]), py = t.sy(xy[2 * i + 1]);
-        if (px >= panel.x && px <= panel.x + panel.w && py >= panel.y && py <= panel.y + panel.h) count++;
-      }
-    }
-    return count;
-  });
   canvas.setAttribute("data-zoom", state.view.k.toFixed(3));
   canvas.setAttribute("data-in-view", inView.join(","));
   canvas.setAttribute("data-drawn", String(prepared.n));

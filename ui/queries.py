@@ -53,18 +53,14 @@ def check_listing(result: Comparison, column: Any, *, domain: str | None, regres
         "re-encoded without it), or four of its distinctive terms (the document as stored), is the query; that "
         "document is the one right answer among all documents. Select a row to open it."
     )
-    event = st.dataframe(
-        table.rename(columns={"query": "held-out text (query)", "doc_id": "from document", "construction": "kind",
-                              "rank_base": "rank base", "rank_tuned": "rank tuned", "rank_bm25": "rank BM25",
-                              f"{metric}_base": f"{name} base", f"{metric}_tuned": f"{name} tuned",
-                              f"{metric}_delta": f"Δ {name}"}),
-        hide_index=True, width="stretch", height=320, on_select="rerun", selection_mode="single-row",
-        column_config={"check_id": st.column_config.TextColumn("check", width=140),
-                       "held-out text (query)": st.column_config.TextColumn(width=320),
-                       **{c: NUMBER for c in (f"{name} base", f"{name} tuned", f"Δ {name}")}},
-        key="check_table",
-    )
-    return Listing(table, "check_id", ids, _rows(event), "check", "Check")
+    shown = table.rename(columns={"query": "held-out text (query)", "doc_id": "from document",
+                                  "construction": "kind", "rank_base": "rank base", "rank_tuned": "rank tuned",
+                                  "rank_bm25": "rank BM25", **_metric_columns(metric)})
+    rows = _selectable(shown, key="check_table", column_config={
+        "check_id": st.column_config.TextColumn("check", width=140),
+        "held-out text (query)": st.column_config.TextColumn(width=320),
+        **{c: NUMBER for c in _metric_columns(metric).values()}})
+    return Listing(table, "check_id", ids, rows, "check", "Check")
 
 
 def query_listing(result: Comparison, column: Any, *, domain: str | None, regressions: bool, metric: str,
@@ -78,23 +74,28 @@ def query_listing(result: Comparison, column: Any, *, domain: str | None, regres
                    "rbo"]]
     overlap = f"top-{result.k} overlap"  # the idea's name; Jaccard is its formula (README, "Names")
     st.caption(f"{len(table)} queries; select a row to open it")
-    event = st.dataframe(
-        shown.rename(columns={f"{metric}_base": f"{name} base", f"{metric}_tuned": f"{name} tuned",
-                              f"{metric}_delta": f"Δ {name}", "jaccard": overlap}),
-        hide_index=True, width="stretch", height=320, on_select="rerun", selection_mode="single-row",
-        column_config={"query_id": st.column_config.TextColumn("query_id", width=120),
-                       "domain": st.column_config.TextColumn("domain", width=95),
-                       "text": st.column_config.TextColumn("text", width=300),
-                       **{c: NUMBER for c in (f"{name} base", f"{name} tuned", f"Δ {name}")},
-                       overlap: st.column_config.NumberColumn(overlap, format="%.3f", width=95,
-                                                              help="Jaccard of the base and tuned top-k lists"),
-                       "rbo": st.column_config.NumberColumn("RBO", format="%.3f", width=70)},
-        key="query_table",
-    )
-    return Listing(table, "query_id", ids, _rows(event), "query", "Query")
+    rows = _selectable(shown.rename(columns={**_metric_columns(metric), "jaccard": overlap}), key="query_table",
+                       column_config={
+                           "query_id": st.column_config.TextColumn("query_id", width=120),
+                           "domain": st.column_config.TextColumn("domain", width=95),
+                           "text": st.column_config.TextColumn("text", width=300),
+                           **{c: NUMBER for c in _metric_columns(metric).values()},
+                           overlap: st.column_config.NumberColumn(overlap, format="%.3f", width=95,
+                                                                  help="Jaccard of the base and tuned top-k lists"),
+                           "rbo": st.column_config.NumberColumn("RBO", format="%.3f", width=70)})
+    return Listing(table, "query_id", ids, rows, "query", "Query")
 
 
-def _rows(event: Any) -> tuple[int, ...]:
+def _metric_columns(metric: str) -> dict[str, str]:
+    """The metric's base, tuned and Δ columns and how they are headed."""
+    name = metric_label(metric)
+    return {f"{metric}_base": f"{name} base", f"{metric}_tuned": f"{name} tuned", f"{metric}_delta": f"Δ {name}"}
+
+
+def _selectable(frame: pd.DataFrame, *, key: str, column_config: dict[str, Any]) -> tuple[int, ...]:
+    """A ranked list whose one selected row opens it; the selected row positions."""
+    event = st.dataframe(frame, hide_index=True, width="stretch", height=320, on_select="rerun",
+                         selection_mode="single-row", column_config=column_config, key=key)
     return tuple(event.selection.rows) if event is not None else ()
 
 
