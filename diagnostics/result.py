@@ -158,7 +158,9 @@ class Comparison:
             "base": _clean(row.get("domain_consistency_base", np.nan)),
             "tuned": _clean(row.get("domain_consistency_tuned", np.nan)),
         }
-        out[f"query_jaccard@{k}_median"] = _clean(row.get("query_jaccard_median", np.nan))
+        top_k_overlap = _clean(row.get("query_jaccard_median", np.nan))
+        out[f"query_overlap@{k}_median"] = top_k_overlap
+        out[f"query_jaccard@{k}_median"] = top_k_overlap  # deprecated alias (README "Names"); same value
         out["rbo_median"] = _clean(row.get("rbo_median", np.nan))
         collapse = {
             f"{f}_{s}": _clean(row.get(f"{f}_{s}", np.nan)) for f in COLLAPSE_FIGURES for s in ("base", "tuned")

@@ -100,6 +100,9 @@ def test_to_dict_figures_equal_the_domain_table(result: Comparison) -> None:
             for key in STAT_KEYS:
                 assert entry[metric][key] == pytest.approx(table.loc[name, f"{metric}_{key}"]), (name, metric, key)
         assert entry["overlap@10_median"] == pytest.approx(table.loc[name, "overlap_median"])
+        # the top-k overlap under its one name, and the engine-1 key kept as an alias of the same value
+        assert entry["query_overlap@10_median"] == pytest.approx(table.loc[name, "query_jaccard_median"])
+        assert entry["query_jaccard@10_median"] == entry["query_overlap@10_median"]
         assert entry["domain_consistency@10"]["tuned"] == pytest.approx(table.loc[name, "domain_consistency_tuned"])
         assert entry["collapse"]["cka"] == pytest.approx(table.loc[name, "cka"])
         assert entry["reasons"] == str(table.loc[name, "reasons"]).split("\n")
