@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 __all__ = [
     "InputError",
     "check_run_id",
+    "check_candidate_name",
     "check_k",
     "check_seed",
     "check_unit_rows",
@@ -182,6 +183,18 @@ def check_unit_rows(m: np.ndarray[Any, Any], name: str, *, chunk: int = 65536) -
 def is_run_id(text: object) -> bool:
     """Whether ``text`` is a well-formed run id (for listings and links, where a bad one is skipped)."""
     return isinstance(text, str) and RUN_ID_PATTERN.fullmatch(text) is not None
+
+
+_CANDIDATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+
+
+def check_candidate_name(name: object) -> str:
+    """A candidate's name (``--tuned NAME=PATH``): 1–40 letters, digits, ``_``, ``.``, ``-``, starting with a
+    letter or digit; it appears in tables, JSON keys and URLs."""
+    if not isinstance(name, str) or not _CANDIDATE_NAME.match(name) or name == "overall":
+        raise InputError(f"candidate name {_clip(str(name))!r} is not valid: use 1-40 letters, digits, '_', '.' "
+                         "or '-', starting with a letter or digit (and not 'overall')")
+    return name
 
 
 def check_same_length(name_a: str, a: Sequence[object], name_b: str, b: Sequence[object]) -> None:

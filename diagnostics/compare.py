@@ -33,7 +33,7 @@ from diagnostics.vectors import Embeddings, attach_vectors, load_vector_pair, lo
 
 _T = TypeVar("_T")
 
-__all__ = ["compare", "compare_inputs", "load_inputs", "load_comparison", "ENGINE_VERSION"]
+__all__ = ["compare", "compare_inputs", "load_inputs", "load_side", "load_comparison", "ENGINE_VERSION"]
 
 #: Part of every run id: "2" added the evidence of each verdict and the known-item checks.
 ENGINE_VERSION = "2"
@@ -155,8 +155,10 @@ def _compare(
     query_prefix: str,
     doc_prefix: str,
     fingerprint: str | None = None,
+    share: stages.BaseShare | None = None,
 ) -> Comparison:
-    """:func:`compare`, given the dataset's fingerprint when the caller already has it (hashed once)."""
+    """:func:`compare`, given the dataset's fingerprint when the caller already has it (hashed once), and the
+    base side's work already done for another candidate (``share``)."""
     config = config or load_config()
     k = check_k(k)
     progress = progress or _noop
@@ -176,10 +178,11 @@ def _compare(
         timings[name] = time.time() - t0
         return out
 
-    found = timed("retrieve", lambda: stages.retrieve(dataset, base, tuned, k=k, progress=progress))
+    found = timed("retrieve", lambda: stages.retrieve(dataset, base, tuned, k=k, progress=progress,
+                                                          share=share))
     stats = timed("statistics", lambda: stages.statistics(dataset, found, k=k, config=config, progress=progress))
     near = timed("neighbors", lambda: stages.neighbors(dataset, base, tuned, found, k=k, max_docs=max_overlap_docs,
-                                                         progress=progress))
+                                                         progress=progress, share=share))
     checks, ki_status = timed("known_item", lambda: stages.known_items(
         dataset, base, tuned, config=config, k=k, query_prefix=query_prefix, doc_prefix=doc_prefix,
         progress=progress))
@@ -286,17 +289,21 @@ def compare_inputs(
     store: RunStore | None = None,
     query_prefix: str = "",
     doc_prefix: str = "",
+    fingerprint: str | None = None,
+    share: stages.BaseShare | None = None,
 ) -> Comparison:
     """Compare and save, or reopen the saved run when the same inputs were compared before.
 
     The run id derives from the dataset fingerprint, both models' fingerprints and every
     parameter (the encoding prefixes included), so the same comparison is never computed twice.
-    Options are those of :func:`compare`; ``store`` defaults to ``RunStore()``.
+    Options are those of :func:`compare`; ``store`` defaults to ``RunStore()``. For several candidates
+    against one base (:func:`diagnostics.candidates.compare_candidates`): ``fingerprint`` is the dataset's,
+    hashed once, and ``share`` keeps the base side's searches for the next candidate.
     """
     config = config or load_config()
     store = store or RunStore()
     base, tuned = _fingerprinted(base), _fingerprinted(tuned)
-    fingerprint = dataset.fingerprint()  # once: the run id here, the manifest in _compare
+    fingerprint = fingerprint or dataset.fingerprint()  # once: the run id here, the manifest in _compare
     run_id = run_id_for(_run_inputs(fingerprint, base, tuned, k=check_k(k), config=config,
                                     projection=projection,
                                     max_overlap_docs=max_overlap_docs,
@@ -306,7 +313,8 @@ def compare_inputs(
         return load_comparison(run_id, store=store)
     result = _compare(dataset, base, tuned, k=k, config=config, projection=projection,
                       max_overlap_docs=max_overlap_docs, max_projection_points=max_projection_points,
-                      progress=progress, query_prefix=query_prefix, doc_prefix=doc_prefix, fingerprint=fingerprint)
+                      progress=progress, query_prefix=query_prefix, doc_prefix=doc_prefix, fingerprint=fingerprint,
+                      share=share)
     return save_comparison(result, store)
 
 
@@ -338,22 +346,48 @@ def load_inputs(
     dataset = load_dataset(datasets, split=split)
     if qrels_domains is not None:
         dataset = keep_judgements(dataset, qrels_domains)
-    out: dict[str, Embeddings] = {}
-    if base_vectors is not None and tuned_vectors is not None:
-        out["base"], out["tuned"] = load_vector_pair(dataset, base_vectors, tuned_vectors)
-    else:
-        for role, path in (("base", base_vectors), ("tuned", tuned_vectors)):
-            if path is not None:
-                out[role] = attach_vectors(dataset, load_vectors(path), role=role)
+    if base_vectors is None or tuned_vectors is None:
+        sides = {role: load_side(dataset, role, model=model, vectors=path, query_prefix=query_prefix,
+                                 doc_prefix=doc_prefix, progress=progress)
+                 for role, model, path in (("base", base, base_vectors), ("tuned", tuned, tuned_vectors))}
+        return dataset, sides["base"], sides["tuned"]
+    pair = dict(zip(("base", "tuned"), load_vector_pair(dataset, base_vectors, tuned_vectors), strict=True))
     for role, model, path in (("base", base, base_vectors), ("tuned", tuned, tuned_vectors)):
-        if model is None:
-            continue
-        if path is None:
-            out[role] = encode_dataset(dataset, model, query_prefix=query_prefix, doc_prefix=doc_prefix,
-                                       progress=progress, role=role)
-        else:
-            from diagnostics.consistency import attach_model
+        if model is not None:  # both matrices are held once; the model is checked against its vectors
+            pair[role] = _with_model(dataset, pair[role], role, model, path, query_prefix=query_prefix,
+                                     doc_prefix=doc_prefix, progress=progress)
+    return dataset, pair["base"], pair["tuned"]
 
-            out[role] = attach_model(dataset, out[role], model, vectors_label=display_path(path), role=role,
-                                     doc_prefix=doc_prefix, query_prefix=query_prefix, progress=progress)
-    return dataset, out["base"], out["tuned"]
+
+def load_side(
+    dataset: Dataset,
+    role: str,
+    *,
+    model: str | None = None,
+    vectors: str | Path | None = None,
+    query_prefix: str = "",
+    doc_prefix: str = "",
+    progress: ProgressCallback | None = None,
+) -> Embeddings:
+    """One side's vectors for ``dataset``: read from ``vectors``, encoded by ``model``, or read and checked
+    against the model that must have made them (then the model encodes new text). ``role`` names the side in
+    messages and progress (``base``, ``tuned`` or a candidate's name)."""
+    if vectors is None:
+        if model is None:
+            raise InputError(f"give a model, a vector file or both for {role}")
+        return encode_dataset(dataset, model, query_prefix=query_prefix, doc_prefix=doc_prefix,
+                              progress=progress, role=role)
+    emb = attach_vectors(dataset, load_vectors(vectors), role=role)
+    if model is None:
+        return emb
+    return _with_model(dataset, emb, role, model, vectors, query_prefix=query_prefix, doc_prefix=doc_prefix,
+                       progress=progress)
+
+
+def _with_model(dataset: Dataset, emb: Embeddings, role: str, model: str, vectors: str | Path, *,
+                query_prefix: str, doc_prefix: str, progress: ProgressCallback | None) -> Embeddings:
+    """``emb`` read from ``vectors`` with ``model`` attached, after a check that the model made them."""
+    from diagnostics.consistency import attach_model
+
+    return attach_model(dataset, emb, model, vectors_label=display_path(vectors), role=role,
+                        doc_prefix=doc_prefix, query_prefix=query_prefix, progress=progress)

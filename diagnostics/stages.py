@@ -28,9 +28,9 @@ queries and known-item checks alike.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -64,11 +64,12 @@ from diagnostics.verdict import (
 )
 
 __all__ = [
-    "RETRIEVAL_DEPTH", "CollapseResult", "Neighbors", "Retrieval", "Statistics", "collapse", "known_items",
+    "RETRIEVAL_DEPTH", "BaseShare", "CollapseResult", "Neighbors", "Retrieval", "Statistics", "collapse", "known_items",
     "matrix_table", "neighbors", "project", "records_by", "retrieve", "statistics", "verdict",
 ]
 
 RETRIEVAL_DEPTH = 100
+_T = TypeVar("_T")
 
 
 def _noop(stage: str, done: int, total: int) -> None:
@@ -90,19 +91,43 @@ class Retrieval:
     score_tuned: NDArray[np.float32]
 
 
+class BaseShare:
+    """What the stages computed for the base side alone, kept to serve the next candidate compared
+    against the same base on the same dataset (:func:`diagnostics.candidates.compare_candidates`):
+    its exact top-100 and its documents' k nearest documents. One per (dataset, base); empty at first."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple[Any, ...], Any] = {}
+
+    def get(self, key: tuple[Any, ...], compute: Callable[[], _T]) -> _T:
+        if key not in self._done:
+            self._done[key] = compute()
+        return self._done[key]  # type: ignore[no-any-return]
+
+    def __len__(self) -> int:
+        return len(self._done)
+
+
+def _base_side(share: BaseShare | None, key: tuple[Any, ...], compute: Callable[[], _T]) -> _T:
+    return compute() if share is None else share.get(key, compute)
+
+
 def retrieve(dataset: Dataset, base: Embeddings, tuned: Embeddings, *, k: int,
-             progress: ProgressCallback = _noop) -> Retrieval:
-    """Exact top-100 (or top-``k`` of documents as probes) over the whole corpus, all domains together."""
+             progress: ProgressCallback = _noop, share: BaseShare | None = None) -> Retrieval:
+    """Exact top-100 (or top-``k`` of documents as probes) over the whole corpus, all domains together.
+    With ``share``, the base side is searched once for every candidate."""
     progress("retrieve", 0, 2)
     if dataset.has_queries:
         depth = min(RETRIEVAL_DEPTH, len(dataset.docs))
         ids, doms = dataset.queries["id"].to_numpy(object), dataset.queries["domain"].to_numpy(object)
-        rank_base, score_base = exact_top_k(base.queries, base.docs, k=depth)
+        rank_base, score_base = _base_side(share, ("retrieve", depth),
+                                           lambda: exact_top_k(base.queries, base.docs, k=depth))
         progress("retrieve", 1, 2)
         rank_tuned, score_tuned = exact_top_k(tuned.queries, tuned.docs, k=depth)
     else:
         ids, doms = dataset.docs["id"].to_numpy(object), dataset.docs["domain"].to_numpy(object)
-        rank_base, score_base = exact_top_k(base.docs, base.docs, k=k, exclude_self=True)
+        rank_base, score_base = _base_side(share, ("retrieve-docs", k),
+                                           lambda: exact_top_k(base.docs, base.docs, k=k, exclude_self=True))
         progress("retrieve", 1, 2)
         rank_tuned, score_tuned = exact_top_k(tuned.docs, tuned.docs, k=k, exclude_self=True)
     progress("retrieve", 2, 2)
@@ -153,7 +178,7 @@ class Neighbors:
 
 
 def neighbors(dataset: Dataset, base: Embeddings, tuned: Embeddings, retrieval: Retrieval, *, k: int,
-               max_docs: int, progress: ProgressCallback = _noop) -> Neighbors:
+               max_docs: int, progress: ProgressCallback = _noop, share: BaseShare | None = None) -> Neighbors:
     """Each document's k nearest documents among all documents, in both spaces; above ``max_docs``
     documents, for a seeded stratified sample of them (their neighbors still searched among all).
     Then per document the overlap and the neighbors gained and lost, per domain the overlap's CI
@@ -168,7 +193,7 @@ def neighbors(dataset: Dataset, base: Embeddings, tuned: Embeddings, retrieval: 
     if not dataset.has_queries and len(rows) == n_docs:  # the probes were the documents: already searched
         nn_base, nn_tuned = retrieval.rank_base[:, :k], retrieval.rank_tuned[:, :k]
     else:
-        nn_base, _ = knn_rows(base.docs, rows, k=k)
+        nn_base, _ = _base_side(share, ("neighbors", k, len(rows)), lambda: knn_rows(base.docs, rows, k=k))
         progress("neighbors", 1, 3)
         nn_tuned, _ = knn_rows(tuned.docs, rows, k=k)
     progress("neighbors", 2, 3)

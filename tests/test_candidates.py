@@ -1,0 +1,149 @@
+"""Several candidates against one base: shared base work, one saved run each, the frontier and the set."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from diagnostics._validation import InputError, check_candidate_name
+from diagnostics.candidates import Candidate, compare_candidates, load_candidate_set, load_candidates
+from diagnostics.compare import compare_inputs
+from diagnostics.dataset import Dataset
+from diagnostics.frontier import FRONTIER_COLUMNS, best_candidate, frontier
+from diagnostics.runs import RunStore
+from diagnostics.sample import load_sample, sample_paths
+from diagnostics.stages import BaseShare
+from diagnostics.vectors import Embeddings
+
+TARGET = "clinical"
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[Dataset, Embeddings, Embeddings]:
+    return load_sample(models=False)
+
+
+def _scrambled(dataset: Dataset, tuned: Embeddings, keep: str) -> Embeddings:
+    """``tuned`` with every document outside ``keep`` replaced by a random unit vector: a candidate that
+    forgets the other domains entirely."""
+    rng = np.random.default_rng(7)
+    docs = np.array(tuned.docs, copy=True)
+    rows = np.flatnonzero(dataset.docs["domain"].to_numpy(object) != keep)
+    noise = rng.standard_normal((len(rows), docs.shape[1])).astype(np.float32)
+    docs[rows] = noise / np.linalg.norm(noise, axis=1, keepdims=True)
+    return replace(tuned, docs=docs, fingerprint=f"{tuned.fingerprint}-scrambled")
+
+
+def test_each_candidate_run_is_the_single_run(sample: tuple[Dataset, Embeddings, Embeddings], tmp_path) -> None:
+    dataset, base, tuned = sample
+    store = RunStore(tmp_path / "alone")
+    alone = compare_inputs(dataset, base, tuned, projection=False, store=store)
+    made = compare_candidates(dataset, base, {"a": tuned, "b": tuned}, projection=False,
+                              store=RunStore(tmp_path / "set"))
+    # identical candidates: identical tables, and the same run id as the candidate compared alone
+    assert made.runs["a"].run_id == made.runs["b"].run_id == alone.run_id
+    pd.testing.assert_frame_equal(made.runs["a"].domains, alone.domains)
+    matrix = made.matrix()
+    a = matrix[matrix["candidate"] == "a"].drop(columns="candidate").reset_index(drop=True)
+    b = matrix[matrix["candidate"] == "b"].drop(columns="candidate").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_the_base_is_searched_once(sample: tuple[Dataset, Embeddings, Embeddings], tmp_path) -> None:
+    dataset, base, tuned = sample
+    share = BaseShare()
+    first = compare_inputs(dataset, base, tuned, projection=False, store=RunStore(tmp_path / "1"), share=share)
+    searched = len(share)
+    assert searched == 2  # the base's top-100 and its documents' neighbors
+    other = _scrambled(dataset, tuned, TARGET)
+    second = compare_inputs(dataset, base, other, projection=False, store=RunStore(tmp_path / "2"), share=share)
+    assert len(share) == searched  # nothing new searched for the base
+    assert np.array_equal(first.arrays["rank_base"], second.arrays["rank_base"])
+    unshared = compare_inputs(dataset, base, other, projection=False, store=RunStore(tmp_path / "3"))
+    pd.testing.assert_frame_equal(second.domains, unshared.domains)
+
+
+def test_the_frontier_of_a_forgetting_candidate_and_the_base_itself(sample: tuple[Dataset, Embeddings, Embeddings], tmp_path) -> None:
+    dataset, base, tuned = sample
+    forgets = _scrambled(dataset, tuned, TARGET)
+    made = compare_candidates(dataset, base, {"tuned": tuned, "forgets": forgets, "base": base},
+                              targets=[TARGET], projection=False, store=RunStore(tmp_path))
+    table = made.frontier().set_index("candidate")
+    assert list(table.reset_index().columns) == list(FRONTIER_COLUMNS)
+    # the base against itself gains nothing and loses nothing
+    assert table.loc["base", "gain"] == 0 and table.loc["base", "loss"] == 0
+    # forgetting every other domain is a large, significant loss, and the run FAILs
+    assert table.loc["forgets", "loss"] < -0.3 and table.loc["forgets", "n_significant_losses"] >= 3
+    assert table.loc["forgets", "loss_domain"] != TARGET and made.runs["forgets"].verdict == "FAIL"
+    assert table.loc["forgets", "loss_ci_low"] <= table.loc["forgets", "loss"] <= table.loc["forgets", "loss_ci_high"]
+    g = table.loc["tuned"]
+    assert g["gain_ci_low"] <= g["gain"] <= g["gain_ci_high"] and g["gain_evidence"] == "judged"
+    assert g["n_gain"] == int((made.runs["tuned"].per_query["domain"] == TARGET).sum())
+    # whoever dominates "forgets" is at least as good on both axes
+    for other in str(table.loc["forgets", "dominated_by"]).split(","):
+        if other:
+            assert table.loc[other, "gain"] >= table.loc["forgets", "gain"]
+            assert table.loc[other, "loss"] >= table.loc["forgets", "loss"]
+    # the sample's fine-tune gains on its target without a significant loss: the base itself is dominated
+    if g["gain"] > 0 and g["loss"] == 0:
+        assert table.loc["base", "dominated_by"] == "tuned"
+    assert made.best() != "forgets"  # FAIL, whatever it gains
+
+
+def test_dominance_and_best_on_a_hand_made_frontier() -> None:
+    table = pd.DataFrame({
+        "candidate": ["a", "b", "c", "d"], "verdict": ["WARN", "WARN", "PASS", "FAIL"],
+        "gain": [0.05, 0.03, 0.01, 0.10], "loss": [-0.02, -0.02, 0.0, -0.30],
+    })
+    from diagnostics.frontier import _dominating
+
+    table["dominated_by"] = [_dominating(table, i) for i in range(len(table))]
+    table["dominated"] = table["dominated_by"].map(bool)
+    assert table.set_index("candidate")["dominated_by"].to_dict() == {"a": "", "b": "a", "c": "", "d": ""}
+    assert best_candidate(table) == "c"  # the only PASS, though its gain is the smallest
+    assert best_candidate(table[table["candidate"] != "c"]) == "a"  # WARN, not dominated, largest gain
+
+
+def test_the_set_saves_reopens_and_gates(sample: tuple[Dataset, Embeddings, Embeddings], tmp_path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    dataset, base, tuned = sample
+    monkeypatch.setenv("EMBDIFF_HOME", str(tmp_path))
+    forgets = _scrambled(dataset, tuned, TARGET)
+    made = compare_candidates(dataset, base, {"tuned": tuned, "forgets": forgets}, targets=[TARGET],
+                              projection=False)
+    again = load_candidate_set(made.set_id)
+    assert again.targets == (TARGET,) and list(again.runs) == ["tuned", "forgets"]
+    pd.testing.assert_frame_equal(again.frontier(), made.frontier())
+    assert again.gate("forgets") == ("forgets", "FAIL")
+    assert again.gate()[0] == again.best() == "tuned"
+    doc = again.to_dict()
+    assert doc["gate"] == "tuned" and doc["verdict"] == again.runs["tuned"].verdict
+    assert set(doc["candidates"]) == {"tuned", "forgets"}
+    assert doc["candidates"]["tuned"] == again.runs["tuned"].to_dict()  # today's per-run keys
+    assert [row["candidate"] for row in doc["frontier"]] == ["tuned", "forgets"]
+    with pytest.raises(InputError, match="not a candidate"):
+        again.gate("nope")
+    with pytest.raises(InputError, match="not in the dataset"):
+        again.frontier(["astronomy"])
+
+
+def test_candidates_are_named_and_loaded_once(tmp_path) -> None:
+    paths = sample_paths()
+    with pytest.raises(InputError, match="given twice"):
+        load_candidates(paths.corpus, [Candidate("a", vectors=paths.tuned_vectors),
+                                       Candidate("a", vectors=paths.base_vectors)], base_vectors=paths.base_vectors)
+    with pytest.raises(InputError, match="not valid"):
+        Candidate("../etc", vectors=paths.tuned_vectors)
+    with pytest.raises(InputError, match="needs --tuned"):
+        Candidate("x")
+    for bad in ("overall", "", "a b", "x" * 41, "-lead"):
+        with pytest.raises(InputError):
+            check_candidate_name(bad)
+    dataset, base, tuned = load_candidates(
+        paths.corpus, [Candidate("one", vectors=paths.tuned_vectors), Candidate("two", vectors=paths.base_vectors)],
+        base_vectors=paths.base_vectors)
+    assert list(tuned) == ["one", "two"] and np.array_equal(tuned["two"].docs, base.docs)
+    assert tuned["one"].docs.shape == (len(dataset.docs), base.dim)
