@@ -8,6 +8,9 @@
 * ``embdiff check`` — the same; exit 0 on PASS or WARN, 1 on FAIL, 2 on bad input, 3 when the worst
   verdict is UNVERIFIED (0 with ``--allow-unverified``).
 * ``embdiff report RUN_ID (--html FILE | --json FILE | --csv FILE)`` — export a saved run.
+* ``embdiff diff RUN_A RUN_B [--json FILE]`` — two saved runs of the same dataset side by side: verdict and Δ
+  per domain then (A) and now (B), the inputs that differ, the queries whose tuned top-k differs. Exit 0;
+  2 for a bad or unknown run id or runs of different datasets.
 * ``embdiff reviews add RUN_ID --decision D [--comment C] [--justification J] [--reviewer NAME]`` — record
   a review from automation (``identity: unverified``), bound to the run's content digest;
   ``embdiff reviews list RUN_ID [--json]`` — its history and sign-off state;
@@ -27,9 +30,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from diagnostics._install import app_dir
 from diagnostics._validation import InputError, check_k
+
+if TYPE_CHECKING:
+    from diagnostics.candidates import Candidate
 
 APP_PATH = app_dir() / "app.py"
 
@@ -62,8 +69,15 @@ def _add_compare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base", metavar="MODEL", help="base model: local directory or hub name")
     p.add_argument("--base-vectors", metavar="FILE", help="base vectors: Parquet (id, kind, embedding) or .npy; "
                    "with --base too, the model encodes new text after a check that it made these vectors")
-    p.add_argument("--tuned", metavar="MODEL", help="tuned model: local directory, PEFT adapter or hub name")
-    p.add_argument("--tuned-vectors", metavar="FILE", help="tuned vectors, same formats as --base-vectors")
+    p.add_argument("--tuned", metavar="[NAME=]MODEL", action="append",
+                   help="tuned model: local directory, PEFT adapter or hub name; repeat as NAME=MODEL for several "
+                   "candidates against the one base")
+    p.add_argument("--tuned-vectors", metavar="[NAME=]FILE", action="append",
+                   help="tuned vectors, same formats as --base-vectors; NAME=FILE pairs them with --tuned NAME=MODEL")
+    p.add_argument("--target", action="append", metavar="DOMAIN",
+                   help="a domain the candidates were tuned for (repeatable): the frontier's gain is measured there")
+    p.add_argument("--gate", metavar="NAME",
+                   help="check: exit by this candidate's verdict (default: the best candidate's)")
     p.add_argument("--k", default="10", help="neighbors / top-k for the label-free signals (default 10)")
     p.add_argument("--split", default="test", help="qrels split of BEIR directories (default test)")
     p.add_argument("--config", metavar="FILE", help="TOML file overriding the verdict thresholds")
@@ -94,6 +108,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         config = replace(config, known_item_docs_per_domain=docs)
     if args.json:
         check_output_path(args.json)
+    candidates = [] if args.sample else parse_candidates(args.tuned or [], args.tuned_vectors or [])
+    if args.gate is not None and len(candidates) < 2:
+        raise InputError("--gate names one of several candidates (--tuned NAME=MODEL, given at least twice)")
+    if len(candidates) > 1:
+        return _compare_candidates(args, candidates, config, progress)
     if args.sample:
         from diagnostics.sample import load_sample
 
@@ -102,9 +121,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             raise InputError(f"--sample brings its own models and vectors; drop --{given[0].replace('_', '-')}")
         dataset, base, tuned = load_sample(progress=progress, qrels_domains=args.qrels_domain)
     else:
+        only = candidates[0] if candidates else None
         dataset, base, tuned = load_inputs(
             args.dataset, split=args.split, base=args.base, base_vectors=args.base_vectors,
-            tuned=args.tuned, tuned_vectors=args.tuned_vectors,
+            tuned=only.model if only else None, tuned_vectors=only.vectors if only else None,
             query_prefix=args.query_prefix, doc_prefix=args.doc_prefix, progress=progress,
             qrels_domains=args.qrels_domain,
         )
@@ -121,8 +141,100 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         write_json(result, Path(args.json))
         print(f"wrote {args.json}", file=sys.stderr)
+    if args.target:
+        from diagnostics.frontier import frontier
+
+        print(frontier_text(frontier({"tuned": result}, args.target)))
     if args.command == "check":
         return check_exit_code(result.verdict, allow_unverified=args.allow_unverified)
+    return EXIT_OK
+
+
+def parse_candidates(models: Sequence[str], vectors: Sequence[str]) -> list[Candidate]:
+    """The candidates of ``--tuned`` and ``--tuned-vectors``, in order of first mention.
+
+    A value ``NAME=PATH`` names its candidate (a model and a vector file with the same name are one
+    candidate); a bare value is the one candidate ``tuned``, allowed only when there is no other.
+    """
+    from diagnostics.candidates import Candidate
+
+    given: dict[str, dict[str, str]] = {}
+    for flag, values in (("model", models), ("vectors", vectors)):
+        for value in values:
+            name, path = _named(value)
+            slot = given.setdefault(name or "tuned", {})
+            if flag in slot:
+                option = "--tuned" if flag == "model" else "--tuned-vectors"
+                raise InputError(f"{option} is given twice for candidate {name or 'tuned'!r}; "
+                                 "name each candidate once (NAME=PATH)")
+            slot[flag] = path
+            slot.setdefault("named", "yes" if name else "")
+    if len(given) > 1 and any(not slot["named"] for slot in given.values()):
+        raise InputError("with several candidates, name each one: --tuned NAME=MODEL / --tuned-vectors NAME=FILE")
+    return [Candidate(name, model=slot.get("model"), vectors=slot.get("vectors")) for name, slot in given.items()]
+
+
+def _named(value: str) -> tuple[str | None, str]:
+    """``("strong", "out/strong")`` for ``strong=out/strong``; ``(None, value)`` when the part before ``=``
+    is not a candidate name (a hub name or a path that holds ``=``)."""
+    from diagnostics._validation import check_candidate_name
+
+    head, sep, tail = value.partition("=")
+    if not sep or not tail:
+        return None, value
+    try:
+        return check_candidate_name(head), tail
+    except InputError:
+        return None, value
+
+
+def frontier_text(table: Any) -> str:
+    """The frontier as a plain-text table (one line per candidate)."""
+    lines = [f"{'candidate':<16} {'verdict':<10} {'gain on targets':>28} {'worst significant loss':>34}  dominated by"]
+    for row in table.to_dict(orient="records"):
+        gain = (f"{row['gain']:+.3f} [{row['gain_ci_low']:+.3f}, {row['gain_ci_high']:+.3f}]"
+                if row["gain"] == row["gain"] else "unknown")
+        loss = (f"{row['loss']:+.3f} [{row['loss_ci_low']:+.3f}, {row['loss_ci_high']:+.3f}] {row['loss_domain']}"
+                if row["loss_domain"] else "none significant")
+        lines.append(f"{row['candidate']:<16} {row['verdict']:<10} {gain:>28} {loss:>34}  "
+                     f"{row['dominated_by'] or '-'}")
+    return "\n".join(lines)
+
+
+def _compare_candidates(args: argparse.Namespace, candidates: Sequence[Candidate], config: Any,
+                        progress: _Progress) -> int:
+    """``compare`` / ``check`` with several candidates: one run each against the one base, then the set."""
+    from diagnostics.candidates import compare_candidates, load_candidates
+    from diagnostics.report import domain_table_text, write_text
+
+    dataset, base, tuned = load_candidates(
+        args.dataset, candidates, split=args.split, base=args.base, base_vectors=args.base_vectors,
+        query_prefix=args.query_prefix, doc_prefix=args.doc_prefix, progress=progress,
+        qrels_domains=args.qrels_domain)
+    for warning in dataset.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    made = compare_candidates(dataset, base, tuned, targets=args.target or (), k=args.k, config=config,
+                              projection=not args.no_projection, progress=progress, query_prefix=args.query_prefix,
+                              doc_prefix=args.doc_prefix)
+    chosen, verdict = made.gate(args.gate)  # an unknown --gate fails here, before anything is printed
+    for name, result in made.runs.items():
+        print(f"candidate {name}  run {result.run_id}  verdict {result.verdict}")
+        print(domain_table_text(result))
+        for reason in result.reasons:
+            print(f"  {reason}")
+        print()
+    if made.targets:
+        print(f"frontier on {', '.join(made.targets)} ({made.metric}):")
+        print(frontier_text(made.frontier()))
+    print(f"set {made.set_id}  best {made.best()}  gate {chosen}  verdict {verdict}")
+    from diagnostics.candidates import HOLM_FAMILY
+
+    print(f"  {HOLM_FAMILY}")
+    if args.json:
+        write_text(Path(args.json), made.to_json(gate=args.gate) + "\n")
+        print(f"wrote {args.json}", file=sys.stderr)
+    if args.command == "check":
+        return check_exit_code(verdict, allow_unverified=args.allow_unverified)
     return EXIT_OK
 
 
@@ -150,6 +262,29 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if target:
             writer(result, Path(target))
             print(f"wrote {target}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    import json
+
+    from diagnostics.report import check_output_path, write_text
+    from diagnostics.result import load_comparison
+    from diagnostics.rundiff import diff_runs
+
+    if args.json:
+        check_output_path(args.json)
+    runs = []
+    for side, run_id in (("RUN_A", args.run_a), ("RUN_B", args.run_b)):
+        try:
+            runs.append(load_comparison(run_id))
+        except InputError as err:
+            raise InputError(f"{side}: {err}") from None
+    diff = diff_runs(runs[0], runs[1])
+    print(diff.summary_text())
+    if args.json:
+        write_text(Path(args.json), json.dumps(diff.to_dict(), indent=2, allow_nan=False) + "\n")
+        print(f"wrote {args.json}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -247,6 +382,13 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--json", metavar="FILE", help="the result as JSON")
     out.add_argument("--csv", metavar="FILE", help="the per-query table as CSV")
     report.set_defaults(func=_cmd_report)
+    diff = sub.add_parser("diff", help="two saved runs of one dataset side by side: verdicts, inputs, top-k",
+                          description="Line up two saved runs of the same dataset: verdict and Δ per domain then "
+                          "(RUN_A) and now (RUN_B), the inputs that differ, the queries whose tuned top-k differs.")
+    diff.add_argument("run_a", metavar="RUN_A", help="the run then (e.g. the one signed off)")
+    diff.add_argument("run_b", metavar="RUN_B", help="the run now (e.g. the model that shipped)")
+    diff.add_argument("--json", metavar="FILE", help="also write the diff as JSON")
+    diff.set_defaults(func=_cmd_diff)
     reviews = sub.add_parser("reviews", help="sign-off reviews: add, list, verify the chain, export")
     actions = reviews.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="record a review from automation (identity: unverified)")

@@ -147,3 +147,68 @@ def test_candidates_are_named_and_loaded_once(tmp_path) -> None:
         base_vectors=paths.base_vectors)
     assert list(tuned) == ["one", "two"] and np.array_equal(tuned["two"].docs, base.docs)
     assert tuned["one"].docs.shape == (len(dataset.docs), base.dim)
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+def _cli_args(tmp_path, *extra: str) -> list[str]:
+    paths = sample_paths()
+    return ["--dataset", str(paths.corpus), "--base-vectors", str(paths.base_vectors), "--no-projection", *extra]
+
+
+def test_check_with_several_candidates_exits_by_the_best_or_the_gate(tmp_path, capsys) -> None:
+    from diagnostics.cli import main
+
+    paths = sample_paths()
+    forgets = tmp_path / "forgets.parquet"
+    dataset, _, tuned = load_sample(models=False)
+    from diagnostics.vectors import write_vectors
+
+    scrambled = _scrambled(dataset, tuned, TARGET)
+    ids = [*dataset.docs["id"].astype(str), *dataset.queries["id"].astype(str)]
+    kinds = ["doc"] * len(dataset.docs) + ["query"] * len(dataset.queries)
+    write_vectors(forgets, ids, kinds, np.vstack([scrambled.docs, scrambled.queries]))
+    doc = tmp_path / "set.json"
+    argv = _cli_args(tmp_path, "--tuned-vectors", f"tuned={paths.tuned_vectors}", "--tuned-vectors",
+                     f"forgets={forgets}", "--target", TARGET, "--json", str(doc))
+    assert main(["check", *argv]) == 0  # the best candidate, "tuned", PASSes
+    out = capsys.readouterr().out
+    assert "candidate tuned" in out and "candidate forgets" in out and "frontier on clinical" in out
+    import json
+
+    written = json.loads(doc.read_text())
+    assert written["gate"] == written["best"] == "tuned" and set(written["candidates"]) == {"tuned", "forgets"}
+    assert written["candidates"]["forgets"]["verdict"] == "FAIL"
+    assert main(["check", *argv, "--gate", "forgets"]) == 1
+    assert main(["check", *argv, "--gate", "nobody"]) == 2
+    assert "not a candidate" in capsys.readouterr().err
+
+
+def test_one_candidate_keeps_the_single_run_json(tmp_path) -> None:
+    import json
+
+    from diagnostics.cli import main
+
+    paths = sample_paths()
+    bare, named = tmp_path / "bare.json", tmp_path / "named.json"
+    assert main(["compare", *_cli_args(tmp_path, "--tuned-vectors", str(paths.tuned_vectors), "--json",
+                                       str(bare))]) == 0
+    assert main(["compare", *_cli_args(tmp_path, "--tuned-vectors", f"mine={paths.tuned_vectors}", "--json",
+                                       str(named))]) == 0
+    one, two = json.loads(bare.read_text()), json.loads(named.read_text())
+    assert "candidates" not in one and one["run_id"] == two["run_id"]
+    assert set(one) == set(two)
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--tuned-vectors", "a={t}", "--tuned-vectors", "{t}"], "name each one"),
+    (["--tuned-vectors", "a={t}", "--tuned-vectors", "a={b}"], "given twice"),
+    (["--tuned-vectors", "{t}", "--gate", "a"], "--gate names one of several"),
+])
+def test_candidate_flags_are_checked_before_any_work(tmp_path, capsys, flags: list[str], message: str) -> None:
+    from diagnostics.cli import main
+
+    paths = sample_paths()
+    flags = [f.format(t=paths.tuned_vectors, b=paths.base_vectors) for f in flags]
+    assert main(["compare", *_cli_args(tmp_path, *flags)]) == 2
+    assert message in capsys.readouterr().err
