@@ -1,5 +1,7 @@
 """The view lives in the URL: ``?run=<id>&domain=…&query=…&k=…&color=…&source=…`` (the page is the path).
 
+The Run diff page reads two runs instead of one: ``/diff?a=<id>&b=<id>`` (A then, B now; see ``ui/diff.py``).
+
 ``source`` is what the Queries page lists: ``queries`` (default, omitted) or ``synthetic`` (the
 known-item checks); ``query`` is then a query id or a check id.
 
@@ -23,7 +25,7 @@ from ui.auth import account_box
 from ui.data import open_run, open_run_tables
 from ui.safe import escape_markdown
 
-PARAMS = ("run", "domain", "query", "k", "color", "source")
+PARAMS = ("run", "domain", "query", "k", "color", "source", "a", "b", "set", "target")
 COLORS = ("domain", "overlap", "delta")
 SOURCES = ("queries", "synthetic")
 PAGES = {
@@ -33,6 +35,7 @@ PAGES = {
     "neighborhoods": ("pages/neighborhoods.py", "Neighborhoods"),
     "collapse": ("pages/collapse.py", "Cluster collapse"),
     "queries": ("pages/queries.py", "Queries"),
+    "diff": ("pages/diff.py", "Run diff"),
 }
 #: Page paths that were renamed, old → new: links people saved keep working (see ui.bootstrap.run_app).
 RENAMED_PAGES = {"neighbourhoods": "neighborhoods"}
