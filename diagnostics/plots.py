@@ -31,6 +31,8 @@ __all__ = [
     "projection_figure",
     "projection_map_data",
     "domain_colors",
+    "frontier_figure",
+    "candidates_heatmap",
 ]
 
 VERDICT_COLORS = {"PASS": "#2e7d32", "WARN": "#f9a825", "UNVERIFIED": "#5e35b1", "FAIL": "#c62828"}
@@ -342,3 +344,65 @@ def projection_map_data(points: pd.DataFrame, *, color_by: str = "domain", overl
     digest.update("\x00".join([*data["ids"], *names, color_by, str(overlay)]).encode("utf-8"))
     data["version"] = digest.hexdigest()[:16]
     return data
+
+
+def frontier_figure(table: pd.DataFrame, *, metric: str = DEFAULT_METRIC, targets: Iterable[str] = ()) -> go.Figure:
+    """The gain-vs-forgetting frontier of :func:`diagnostics.frontier.frontier`: one point per candidate,
+    x the worst significant loss elsewhere, y the gain on the target domains, both with their CIs as
+    whiskers; colored by verdict, hollow when dominated. Up and to the right is better."""
+    known = table[table["gain"].notna()].reset_index(drop=True)
+    fig = go.Figure()
+    if len(known):
+        gain, loss = known["gain"].to_numpy(float), known["loss"].to_numpy(float)
+        loss_high = np.where(known["loss_ci_high"].notna(), known["loss_ci_high"].to_numpy(float) - loss, 0.0)
+        loss_low = np.where(known["loss_ci_low"].notna(), loss - known["loss_ci_low"].to_numpy(float), 0.0)
+        colors = [VERDICT_COLORS.get(str(v), "#555") for v in known["verdict"]]
+        dominated = known["dominated"].astype(bool).to_numpy()
+        where = [f"in {d}" if d else "none significant" for d in known["loss_domain"].fillna("")]
+        fig.add_trace(go.Scatter(
+            x=loss, y=gain, mode="markers+text", text=_safe(known["candidate"]), textposition="top center",
+            marker={"size": 14, "color": ["white" if d else c for d, c in zip(dominated, colors, strict=True)],
+                    "line": {"width": 2, "color": colors}},
+            error_x={"type": "data", "symmetric": False, "array": loss_high, "arrayminus": loss_low},
+            error_y={"type": "data", "symmetric": False,
+                     "array": known["gain_ci_high"].to_numpy(float) - gain,
+                     "arrayminus": gain - known["gain_ci_low"].to_numpy(float)},
+            customdata=np.stack([_safe(known["candidate"]), known["verdict"].astype(str), _safe(where),
+                                 _safe(known["dominated_by"].fillna("").replace("", "nobody"))], axis=1),
+            hovertemplate="%{customdata[0]} (%{customdata[1]})<br>gain %{y:+.3f}<br>worst significant loss "
+                          "%{x:+.3f} %{customdata[2]}<br>dominated by %{customdata[3]}<extra></extra>",
+            showlegend=False,
+        ))
+    fig.add_vline(x=0, line_dash="dash", line_color="#888")
+    fig.add_hline(y=0, line_dash="dash", line_color="#888")
+    names = ", ".join(_safe(targets)) or "the targets"
+    fig.update_xaxes(title=f"worst significant Δ {label(metric)} elsewhere (0: none), 95 % CI")
+    fig.update_yaxes(title=f"Δ {label(metric)} on {names}, 95 % CI")
+    return _layout(fig, "Gain on the targets vs worst significant loss elsewhere (hollow: dominated)", height=460)
+
+
+def candidates_heatmap(matrix: pd.DataFrame, *, metric: str = DEFAULT_METRIC) -> go.Figure:
+    """Candidates × domains of :func:`diagnostics.frontier.domain_deltas`: Δ as color (red a loss, blue a gain,
+    white none; the scale is symmetric), the verdict and Δ written in each cell ("synthetic" marks a Δ
+    from known-item checks, a blank cell a domain without evidence)."""
+    candidates = list(dict.fromkeys(matrix["candidate"]))
+    domains = list(dict.fromkeys(matrix["domain"]))
+    cells = matrix.set_index(["candidate", "domain"])
+    z = np.full((len(candidates), len(domains)), np.nan)
+    text = [["" for _ in domains] for _ in candidates]
+    for i, c in enumerate(candidates):
+        for j, d in enumerate(domains):
+            row = cells.loc[(c, d)]
+            z[i, j] = float(row["delta"])
+            mark = " (synthetic)" if row["evidence"] == "synthetic" else ""
+            value = f"{row['delta']:+.3f}{mark}" if np.isfinite(z[i, j]) else "no evidence"
+            text[i][j] = f"{row['verdict']}<br>{value}"
+    bound = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
+    fig = go.Figure(go.Heatmap(
+        z=z, x=_safe(domains), y=_safe(candidates), text=text, texttemplate="%{text}", colorscale="RdBu",
+        zmin=-bound or -1.0, zmax=bound or 1.0, colorbar={"title": f"Δ {label(metric)}"},
+        hovertemplate="%{y} on %{x}: %{text}<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, f"Δ {label(metric)} and verdict, candidates × domains",
+                   height=max(260, 70 * len(candidates) + 140))

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from diagnostics.compare import compare_inputs
-from diagnostics.dataset import keep_judgements, load_dataset
+from diagnostics.dataset import Dataset, keep_judgements, load_dataset
 from diagnostics.drilldown import most_changed_docs, query_list
 from diagnostics.result import Comparison, load_comparison
 from diagnostics.runs import RunStore
 from diagnostics.sample import load_sample
-from diagnostics.vectors import load_vectors, pair_vectors, write_vectors
+from diagnostics.vectors import Embeddings, load_vectors, pair_vectors, write_vectors
 
 # Untrusted text that must stay text: raw HTML with a script, a markdown image that would fetch,
 # a markdown link with a javascript: URL.
@@ -162,3 +162,51 @@ def as_legacy(result: Comparison) -> Comparison:
     manifest["params"] = {k: v for k, v in manifest["params"].items() if k != "known_item"}
     arrays = {k: v for k, v in result.arrays.items() if not k.startswith("ki_")}
     return Comparison(run_id="00000000000000e1", manifest=manifest, tables=tables, arrays=arrays)
+
+
+def forgetting(dataset: Dataset, tuned: Embeddings, keep: str) -> Embeddings:
+    """``tuned`` with every document outside domain ``keep`` replaced by a random unit vector (seeded): a
+    candidate that forgets the other domains entirely."""
+    from dataclasses import replace
+
+    rng = np.random.default_rng(7)
+    docs = np.array(tuned.docs, copy=True)
+    rows = np.flatnonzero(dataset.docs["domain"].to_numpy(object) != keep)
+    noise = rng.standard_normal((len(rows), docs.shape[1])).astype(np.float32)
+    docs[rows] = noise / np.linalg.norm(noise, axis=1, keepdims=True)
+    return replace(tuned, docs=docs, fingerprint=f"{tuned.fingerprint}-forgets-{keep}")
+
+
+CANDIDATE_TARGET = "clinical"
+
+
+def candidate_set(home: Path, cache: Path) -> str:
+    """Three candidates on the bundled sample's vectors — its fine-tune (``tuned``), one that forgets every
+    domain but clinical (``forgets``) and the base itself (``base``), target clinical — saved as a set under
+    ``home`` (the runs and the set record); returns the set id."""
+    import os
+
+    from diagnostics.candidates import compare_candidates
+
+    built = cache / "candidates-home"
+    marker = cache / "candidates.id"
+    if not marker.is_file():
+        dataset, base, tuned = load_sample(models=False)
+        before = os.environ.get("EMBDIFF_HOME")
+        os.environ["EMBDIFF_HOME"] = str(built)
+        try:
+            made = compare_candidates(
+                dataset, base, {"tuned": tuned, "forgets": forgetting(dataset, tuned, CANDIDATE_TARGET), "base": base},
+                targets=[CANDIDATE_TARGET], projection=False, store=RunStore(built / "runs"))
+        finally:
+            if before is None:
+                del os.environ["EMBDIFF_HOME"]
+            else:
+                os.environ["EMBDIFF_HOME"] = before
+        marker.write_text(made.set_id)
+    set_id = marker.read_text().strip()
+    for run in (built / "runs").iterdir():
+        _install(run, home / "runs")
+    (home / "sets").mkdir(parents=True, exist_ok=True)
+    shutil.copy(built / "sets" / f"{set_id}.json", home / "sets" / f"{set_id}.json")
+    return set_id

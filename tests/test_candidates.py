@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 import pytest
+from _runs import forgetting
 
 from diagnostics._validation import InputError, check_candidate_name
 from diagnostics.candidates import Candidate, compare_candidates, load_candidate_set, load_candidates
 from diagnostics.compare import compare_inputs
 from diagnostics.dataset import Dataset
-from diagnostics.frontier import FRONTIER_COLUMNS, best_candidate, frontier
+from diagnostics.frontier import FRONTIER_COLUMNS, best_candidate
 from diagnostics.runs import RunStore
 from diagnostics.sample import load_sample, sample_paths
 from diagnostics.stages import BaseShare
@@ -24,17 +23,6 @@ TARGET = "clinical"
 @pytest.fixture(scope="module")
 def sample() -> tuple[Dataset, Embeddings, Embeddings]:
     return load_sample(models=False)
-
-
-def _scrambled(dataset: Dataset, tuned: Embeddings, keep: str) -> Embeddings:
-    """``tuned`` with every document outside ``keep`` replaced by a random unit vector: a candidate that
-    forgets the other domains entirely."""
-    rng = np.random.default_rng(7)
-    docs = np.array(tuned.docs, copy=True)
-    rows = np.flatnonzero(dataset.docs["domain"].to_numpy(object) != keep)
-    noise = rng.standard_normal((len(rows), docs.shape[1])).astype(np.float32)
-    docs[rows] = noise / np.linalg.norm(noise, axis=1, keepdims=True)
-    return replace(tuned, docs=docs, fingerprint=f"{tuned.fingerprint}-scrambled")
 
 
 def test_each_candidate_run_is_the_single_run(sample: tuple[Dataset, Embeddings, Embeddings], tmp_path) -> None:
@@ -58,7 +46,7 @@ def test_the_base_is_searched_once(sample: tuple[Dataset, Embeddings, Embeddings
     first = compare_inputs(dataset, base, tuned, projection=False, store=RunStore(tmp_path / "1"), share=share)
     searched = len(share)
     assert searched == 2  # the base's top-100 and its documents' neighbors
-    other = _scrambled(dataset, tuned, TARGET)
+    other = forgetting(dataset, tuned, TARGET)
     second = compare_inputs(dataset, base, other, projection=False, store=RunStore(tmp_path / "2"), share=share)
     assert len(share) == searched  # nothing new searched for the base
     assert np.array_equal(first.arrays["rank_base"], second.arrays["rank_base"])
@@ -66,9 +54,11 @@ def test_the_base_is_searched_once(sample: tuple[Dataset, Embeddings, Embeddings
     pd.testing.assert_frame_equal(second.domains, unshared.domains)
 
 
-def test_the_frontier_of_a_forgetting_candidate_and_the_base_itself(sample: tuple[Dataset, Embeddings, Embeddings], tmp_path) -> None:
+def test_the_frontier_of_a_forgetting_candidate_and_the_base_itself(
+    sample: tuple[Dataset, Embeddings, Embeddings], tmp_path
+) -> None:
     dataset, base, tuned = sample
-    forgets = _scrambled(dataset, tuned, TARGET)
+    forgets = forgetting(dataset, tuned, TARGET)
     made = compare_candidates(dataset, base, {"tuned": tuned, "forgets": forgets, "base": base},
                               targets=[TARGET], projection=False, store=RunStore(tmp_path))
     table = made.frontier().set_index("candidate")
@@ -111,7 +101,7 @@ def test_the_set_saves_reopens_and_gates(sample: tuple[Dataset, Embeddings, Embe
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     dataset, base, tuned = sample
     monkeypatch.setenv("EMBDIFF_HOME", str(tmp_path))
-    forgets = _scrambled(dataset, tuned, TARGET)
+    forgets = forgetting(dataset, tuned, TARGET)
     made = compare_candidates(dataset, base, {"tuned": tuned, "forgets": forgets}, targets=[TARGET],
                               projection=False)
     again = load_candidate_set(made.set_id)
@@ -164,7 +154,7 @@ def test_check_with_several_candidates_exits_by_the_best_or_the_gate(tmp_path, c
     dataset, _, tuned = load_sample(models=False)
     from diagnostics.vectors import write_vectors
 
-    scrambled = _scrambled(dataset, tuned, TARGET)
+    scrambled = forgetting(dataset, tuned, TARGET)
     ids = [*dataset.docs["id"].astype(str), *dataset.queries["id"].astype(str)]
     kinds = ["doc"] * len(dataset.docs) + ["query"] * len(dataset.queries)
     write_vectors(forgets, ids, kinds, np.vstack([scrambled.docs, scrambled.queries]))

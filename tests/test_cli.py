@@ -231,7 +231,8 @@ def test_the_documented_options_parse() -> None:
     args = parser.parse_args(["check", "--dataset", "a", "--dataset", "b", "--base", "m1", "--tuned-vectors", "t.npy",
                               "--k", "5", "--split", "dev", "--config", "c.toml", "--json", "o.json",
                               "--no-projection"])
-    assert (args.command, args.dataset, args.base, args.tuned_vectors) == ("check", ["a", "b"], "m1", "t.npy")
+    # --tuned / --tuned-vectors repeat for several candidates (NAME=PATH): they collect lists
+    assert (args.command, args.dataset, args.base, args.tuned_vectors) == ("check", ["a", "b"], "m1", ["t.npy"])
     assert (args.k, args.split, args.config, args.json, args.no_projection) == ("5", "dev", "c.toml", "o.json", True)
     defaults = parser.parse_args(["compare", "--dataset", "a", "--base", "m", "--tuned", "n"])
     assert (defaults.k, defaults.split, defaults.no_projection) == ("10", "test", False)  # check_k validates
