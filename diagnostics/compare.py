@@ -2,7 +2,7 @@
 
 :func:`load_inputs` loads and validates the inputs and encodes what needs encoding; :func:`compare` runs
 the stages of :mod:`diagnostics.stages` in order (retrieve → statistics → neighbors → known-item →
-collapse → projection → verdict), each reporting its own progress label, and assembles the result;
+probe → collapse → projection → verdict), each reporting its own progress label, and assembles the result;
 :func:`compare_inputs` saves it (or reopens the run made from the same inputs).
 
 Probes are the queries; a dataset without queries uses its documents as probes (self excluded),
@@ -35,8 +35,9 @@ _T = TypeVar("_T")
 
 __all__ = ["compare", "compare_inputs", "load_inputs", "load_side", "load_comparison", "ENGINE_VERSION"]
 
-#: Part of every run id: "2" added the evidence of each verdict and the known-item checks.
-ENGINE_VERSION = "2"
+#: Part of every run id: "2" added the evidence of each verdict and the known-item checks, "3" the
+#: compositional probe.
+ENGINE_VERSION = "3"
 RETRIEVAL_DEPTH = stages.RETRIEVAL_DEPTH
 DEFAULT_MAX_OVERLAP_DOCS = 20_000
 DEFAULT_MAX_PROJECTION_POINTS = 20_000
@@ -188,6 +189,10 @@ def _compare(
         progress=progress))
     if checks is None:
         del timings["known_item"]
+    probed, probe_status = timed("probe", lambda: stages.probe(dataset, base, tuned, config=config,
+                                                               doc_prefix=doc_prefix, progress=progress, share=share))
+    if probed is None:
+        del timings["probe"]
     shape = timed("collapse", lambda: stages.collapse(dataset, base, tuned, config=config, progress=progress))
     proj_frame: pd.DataFrame | None = None
     proj_info: dict[str, Any] = {}
@@ -214,6 +219,9 @@ def _compare(
         tables["known_items"] = checks.checks
     if proj_frame is not None:
         tables["projection"] = proj_frame
+    if probed is not None:
+        tables["probe"] = probed.summary
+        tables["probe_pairs"] = probed.pairs
 
     overall_collapse = stages.records_by(shape.table).get("overall")
     manifest: dict[str, Any] = {
@@ -230,7 +238,10 @@ def _compare(
                    "query_prefix": query_prefix, "doc_prefix": doc_prefix,
                    "known_item": {"status": ki_status, "docs_per_domain": config.known_item_docs_per_domain,
                                   "random_state": config.known_item_random_state, "bm25": config.known_item_bm25,
-                                  "n_checks": 0 if checks is None else len(checks.checks)}},
+                                  "n_checks": 0 if checks is None else len(checks.checks)},
+                   "probe": {"status": probe_status, "pairs_per_domain": config.probe_pairs_per_domain,
+                             "random_state": config.probe_random_state,
+                             "n_pairs": 0 if probed is None else len(probed.pairs)}},
         "evidence": {str(r["domain"]): str(r["evidence"]) for r in table.to_dict(orient="records")
                      if r["domain"] != "overall"},
         "config": config.to_dict(),

@@ -37,6 +37,8 @@ class Config:
     known_item_warn_relative_drop: float
     known_item_bm25: bool
     known_item_random_state: int
+    probe_pairs_per_domain: int
+    probe_random_state: int
     label_free_overlap_median_warn: float
     label_free_query_jaccard_median_warn: float
     label_free_consistency_drop_warn: float
@@ -126,6 +128,8 @@ def load_config(path: Path | str | None = None) -> Config:
             f"{where}: [known_item] docs_per_domain must be at least 0 and min_docs at least 1, got "
             f"{config.known_item_docs_per_domain} and {config.known_item_min_docs}"
         )
+    if config.probe_pairs_per_domain < 0:
+        raise InputError(f"{where}: [probe] pairs_per_domain must be at least 0, got {config.probe_pairs_per_domain}")
     if config.statistics_n_resamples < 1000 or config.statistics_n_permutations < 1000:
         raise InputError(f"{where}: n_resamples and n_permutations must be at least 1000")
     if config.retrieval_min_queries < 1:

@@ -9,6 +9,10 @@ metric (its config's ``retrieval_metric``).
   :func:`diagnostics.statistics.paired_comparison` (the run's own statistics settings). Where the targets
   hold fewer judged queries than ``retrieval_min_queries``, the known-item checks of their documents stand
   in (``gain_evidence`` says ``synthetic``); with neither, the gain is unknown (NaN).
+* **Gain, compositional** — with the target :data:`PROBE_TARGET` (``compositional``) instead of domains: the
+  Δ of the compositional probe's share of minimal pairs ranked right (``prefers_original``, all rules and
+  domains pooled, :mod:`diagnostics.probe`), with its paired CI and p; every domain then counts as elsewhere.
+  A candidate compared without models has no probe: its gain is unknown.
 * **Loss** — over every other domain, the *worst significant loss*: the smallest Δ among the domains
   whose drop is significant (Holm-corrected p below the evidence's alpha, Δ < 0), judged Δ where the
   domain has judged evidence and known-item Δ where its evidence is synthetic. 0 when no drop elsewhere
@@ -40,7 +44,10 @@ from diagnostics.result import Comparison
 from diagnostics.statistics import paired_comparison
 from diagnostics.verdict import KNOWN_ITEM_PREFIX, VERDICTS
 
-__all__ = ["FRONTIER_COLUMNS", "best_candidate", "check_targets", "domain_deltas", "frontier"]
+__all__ = ["FRONTIER_COLUMNS", "PROBE_TARGET", "best_candidate", "check_targets", "domain_deltas", "frontier"]
+
+#: The target that measures the gain on the compositional probe instead of on domains.
+PROBE_TARGET = "compositional"
 
 FRONTIER_COLUMNS = (
     "candidate", "run_id", "verdict", "gain", "gain_ci_low", "gain_ci_high", "gain_p", "gain_evidence", "n_gain",
@@ -60,10 +67,15 @@ def check_targets(runs: Mapping[str, Comparison], targets: Sequence[str]) -> tup
         raise InputError("no candidates to compare")
     first = next(iter(runs.values()))
     domains = [str(d) for d in first.domains["domain"] if d != "overall"]
-    unknown = [t for t in targets if t not in domains]
+    unknown = [t for t in targets if t not in domains and t != PROBE_TARGET]
     if unknown:
-        raise InputError(f"target domain {unknown[0]!r} is not in the dataset; its domains are {domains}")
-    return tuple(dict.fromkeys(targets))
+        raise InputError(f"target domain {unknown[0]!r} is not in the dataset; its domains are {domains} (or "
+                         f"{PROBE_TARGET!r}: the gain on the compositional probe)")
+    chosen = tuple(dict.fromkeys(targets))
+    if PROBE_TARGET in chosen and len(chosen) > 1:
+        raise InputError(f"the gain is measured on the compositional probe ({PROBE_TARGET!r}) or on domains, "
+                         "not both; give one kind of --target")
+    return chosen
 
 
 def domain_deltas(runs: Mapping[str, Comparison]) -> pd.DataFrame:
@@ -107,7 +119,26 @@ def _target_units(run: Comparison, targets: Sequence[str]) -> tuple[pd.DataFrame
     return judged[["query_id", f"{metric}_base", f"{metric}_tuned"]].iloc[:0], "none"
 
 
+def _probe_gain(run: Comparison) -> dict[str, Any]:
+    """The gain on the compositional probe: Δ share of pairs ranked right, all rules and domains pooled."""
+    out: dict[str, Any] = {"gain": np.nan, "gain_ci_low": np.nan, "gain_ci_high": np.nan, "gain_p": np.nan,
+                           "gain_evidence": "none", "n_gain": 0}
+    summary = run.tables.get("probe")
+    if summary is None:
+        return out
+    rows = summary[(summary["domain"] == "overall") & (summary["rule"] == "all")]
+    if not len(rows) or not int(rows["n_pairs"].iloc[0]):
+        return out
+    row = rows.iloc[0]
+    out.update(gain=float(row["prefers_original_delta"]), gain_ci_low=float(row["prefers_original_ci_low"]),
+               gain_ci_high=float(row["prefers_original_ci_high"]), gain_p=float(row["prefers_original_p_value"]),
+               gain_evidence="probe", n_gain=int(row["n_pairs"]))
+    return out
+
+
 def _gain(run: Comparison, targets: Sequence[str]) -> dict[str, Any]:
+    if PROBE_TARGET in targets:
+        return _probe_gain(run)
     metric, config = run.metric, _config(run)
     units, evidence = _target_units(run, targets)
     out: dict[str, Any] = {"gain": np.nan, "gain_ci_low": np.nan, "gain_ci_high": np.nan, "gain_p": np.nan,

@@ -346,10 +346,12 @@ def projection_map_data(points: pd.DataFrame, *, color_by: str = "domain", overl
     return data
 
 
-def frontier_figure(table: pd.DataFrame, *, metric: str = DEFAULT_METRIC, targets: Iterable[str] = ()) -> go.Figure:
+def frontier_figure(table: pd.DataFrame, *, metric: str = DEFAULT_METRIC, targets: Iterable[str] = (),
+                    gain_label: str | None = None) -> go.Figure:
     """The gain-vs-forgetting frontier of :func:`diagnostics.frontier.frontier`: one point per candidate,
-    x the worst significant loss elsewhere, y the gain on the target domains, both with their CIs as
-    whiskers; colored by verdict, hollow when dominated. Up and to the right is better."""
+    x the worst significant loss elsewhere, y the gain on the target domains (or ``gain_label``: what the
+    gain measures, e.g. the compositional probe), both with their CIs as whiskers; colored by verdict,
+    hollow when dominated. Up and to the right is better."""
     known = table[table["gain"].notna()].reset_index(drop=True)
     fig = go.Figure()
     if len(known):
@@ -377,7 +379,7 @@ def frontier_figure(table: pd.DataFrame, *, metric: str = DEFAULT_METRIC, target
     fig.add_hline(y=0, line_dash="dash", line_color="#888")
     names = ", ".join(_safe(targets)) or "the targets"
     fig.update_xaxes(title=f"worst significant Δ {label(metric)} elsewhere (0: none), 95 % CI")
-    fig.update_yaxes(title=f"Δ {label(metric)} on {names}, 95 % CI")
+    fig.update_yaxes(title=gain_label or f"Δ {label(metric)} on {names}, 95 % CI")
     return _layout(fig, "Gain on the targets vs worst significant loss elsewhere (hollow: dominated)", height=460)
 
 

@@ -15,6 +15,9 @@ Tables (pandas, one schema everywhere):
 * ``known_items`` — optional, one row per synthesised check (:mod:`diagnostics.known_item`):
   ``check_id``, ``doc_id``, ``doc_row``, ``domain``, ``construction``, ``query``, ``item_text``,
   ``rank_base``, ``rank_tuned``, ``rank_bm25``, metric columns ``m_base``/``m_tuned``/``m_delta``/``m_bm25``.
+* ``probe`` / ``probe_pairs`` — optional, the compositional probe (:mod:`diagnostics.probe`): the summary per
+  ``domain`` and ``rule`` (:func:`~diagnostics.probe.probe_summary`'s columns) and its minimal pairs with
+  ``cos_edit_{base,tuned}`` and ``prefers_original_{base,tuned}``.
 * ``per_query`` — one row per probe (query, or document when there are no queries): ``query_id``,
   ``domain``, ``judged``, metric columns ``m_base``/``m_tuned``/``m_delta`` (NaN when not judged),
   ``jaccard``, ``rbo``, ``consistency_base``, ``consistency_tuned``.
@@ -63,8 +66,10 @@ ARRAYS = (
     "docs_base", "docs_tuned",
 )
 #: Tables and arrays a run holds only when it made them (a projection; known-item checks).
-OPTIONAL_TABLES = ("projection", "known_items")
+OPTIONAL_TABLES = ("projection", "known_items", "probe", "probe_pairs")
 OPTIONAL_ARRAYS = ("ki_top_base", "ki_top_tuned", "ki_score_base", "ki_score_tuned")
+#: The compositional probe's two figures (:mod:`diagnostics.probe`).
+PROBE_FIGURES = ("cos_edit", "prefers_original")
 #: Columns of the known-item block of a domain, besides the statistics of every metric.
 KNOWN_ITEM_COUNTS = ("n_docs", "n_checks", "n_examined", "n_eligible")
 
@@ -197,7 +202,23 @@ class Comparison:
             "params": _clean_tree(m.get("params", {})),
             "versions": _clean_tree(m.get("versions", {})),
             "created_at": m.get("created_at"),
+            **({"probe": self._probe_dict()} if "probe" in self.tables else {}),
         }
+
+    def _probe_dict(self) -> dict[str, Any]:
+        """The probe's JSON: ``status``, ``n_pairs`` and per domain (and ``overall``) per rule (and ``all``):
+        ``n_pairs`` and for ``cos_edit`` and ``prefers_original`` the statistics keys plus each model's CI."""
+        out: dict[str, Any] = {"status": "checked", "n_pairs": int(len(self.tables.get("probe_pairs", [])))}
+        cells: dict[str, dict[str, Any]] = {}
+        for row in self.tables["probe"].to_dict(orient="records"):
+            cell: dict[str, Any] = {"n_pairs": int(row["n_pairs"])}
+            for m in PROBE_FIGURES:
+                cell[m] = {f: _clean(row.get(f"{m}_{f}", np.nan)) for f in (
+                    "base", "tuned", "delta", "ci_low", "ci_high", "p_value", "base_ci_low", "base_ci_high",
+                    "tuned_ci_low", "tuned_ci_high")}
+            cells.setdefault(str(row["domain"]), {})[str(row["rule"])] = cell
+        out["domains"] = cells
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=_clean, allow_nan=False)

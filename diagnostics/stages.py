@@ -6,7 +6,7 @@ inputs, outputs and progress label, reads in one file.
 :func:`diagnostics.compare.compare` is these stages run one after another (``load_inputs`` loads and
 encodes before them; ``save_comparison`` saves after them)::
 
-    retrieve → statistics → neighbors → known-item → collapse → projection → verdict
+    retrieve → statistics → neighbors → known-item → probe → collapse → projection → verdict
 
 =================  ========================================================================  =================
 stage              what it computes                                                          progress label
@@ -16,6 +16,7 @@ stage              what it computes                                             
 :func:`neighbors` documents' own k nearest documents (a stratified sample above a size),    ``neighbors``
                    overlap with its CI, gained / lost neighbors, domain flow
 :func:`known_items` known-item checks synthesised from the corpus (both models needed)       ``known-item …``
+:func:`probe`      compositional minimal pairs from the corpus, scored by both models         ``probe …``
 :func:`collapse`   per-domain geometry (intra-cosine, effective rank, …), centroids, flags    ``collapse``
 :func:`project`    the two aligned 2-D maps                                                   ``projection``
 :func:`verdict`    the domain table: every figure, evidence, verdicts and reasons             ``verdict``
@@ -64,8 +65,8 @@ from diagnostics.verdict import (
 )
 
 __all__ = [
-    "RETRIEVAL_DEPTH", "BaseShare", "CollapseResult", "Neighbors", "Retrieval", "Statistics", "collapse", "known_items",
-    "matrix_table", "neighbors", "project", "records_by", "retrieve", "statistics", "verdict",
+    "RETRIEVAL_DEPTH", "BaseShare", "CollapseResult", "Probe", "Neighbors", "Retrieval", "Statistics", "collapse",
+    "known_items", "probe", "matrix_table", "neighbors", "project", "records_by", "retrieve", "statistics", "verdict",
 ]
 
 RETRIEVAL_DEPTH = 100
@@ -225,6 +226,51 @@ def known_items(dataset: Dataset, base: Embeddings, tuned: Embeddings, *, config
     with the status (``checked``, ``off``, ``no_models``)."""
     return _known_item_stage(dataset, base, tuned, config=config, k=k, query_prefix=query_prefix,
                              doc_prefix=doc_prefix, progress=progress)
+
+
+# -- compositional probe ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Probe:
+    """The compositional probe of a comparison: its minimal pairs scored by both models, and the summary
+    per domain and edit rule (:mod:`diagnostics.probe`)."""
+
+    pairs: pd.DataFrame
+    summary: pd.DataFrame
+
+
+def probe(dataset: Dataset, base: Embeddings, tuned: Embeddings, *, config: Config, doc_prefix: str = "",
+          progress: ProgressCallback = _noop, share: BaseShare | None = None) -> tuple[Probe | None, str]:
+    """Minimal pairs from the corpus, scored by both models, when both are there; with the status
+    (``checked``, ``off``, ``no_models``). Texts are encoded as documents (``doc_prefix``), through the
+    encoding cache; with ``share`` the base scores them once for every candidate."""
+    from diagnostics.encoding import LazyModel, encode_texts
+    from diagnostics.probe import build_pairs, probe_summary, score_pairs
+
+    if config.probe_pairs_per_domain == 0:
+        return None, "off"
+    if base.model is None or tuned.model is None:
+        return None, "no_models"
+    seed = config.probe_random_state
+
+    def scored(side: str, model: object) -> pd.DataFrame:
+        handle = model if isinstance(model, LazyModel) else LazyModel(model)  # type: ignore[arg-type]
+        return score_pairs(pairs, lambda texts: encode_texts(texts, handle, prefix=doc_prefix, progress=progress,
+                                                              stage=f"probe: encode {side}"))
+
+    progress("probe", 0, 1)
+    pairs = _base_side(share, ("probe-pairs", config.probe_pairs_per_domain, seed),
+                       lambda: build_pairs(dataset, per_domain=config.probe_pairs_per_domain, seed=seed))
+    on_base = _base_side(share, ("probe-base", config.probe_pairs_per_domain, seed, doc_prefix),
+                         lambda: scored("base", base.model))
+    on_tuned = scored("tuned", tuned.model)
+    summary = probe_summary(on_base, on_tuned, seed=seed, n_boot=config.statistics_n_resamples,
+                            confidence=config.statistics_confidence)
+    table = pairs.assign(**{f"{m}_{side}": frame[m].to_numpy() for side, frame in (("base", on_base),
+                                                                                    ("tuned", on_tuned))
+                            for m in ("cos_edit", "prefers_original")})
+    progress("probe", 1, 1)
+    return Probe(table, summary), "checked"
 
 
 # -- collapse -------------------------------------------------------------------------------------

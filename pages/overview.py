@@ -8,7 +8,7 @@ page_guard()
 import streamlit as st  # noqa: E402
 
 from ui.candidates import candidates_overview, requested_set  # noqa: E402
-from ui.overview import domains_section, exports_section, verdict_section  # noqa: E402
+from ui.overview import domains_section, exports_section, probe_section, verdict_section  # noqa: E402
 from ui.signoff import signoff_section  # noqa: E402
 from ui.state import require_run, share_url, stop_page  # noqa: E402
 
@@ -22,6 +22,7 @@ state, result = require_run()
 st.title("Overview")
 verdict_section(result)
 domains_section(result)
+probe_section(result)
 
 st.subheader("Sign-off")
 st.caption("Review link (copy it into the ticket; it reopens this exact view):")

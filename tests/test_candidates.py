@@ -11,7 +11,7 @@ from diagnostics._validation import InputError, check_candidate_name
 from diagnostics.candidates import Candidate, compare_candidates, load_candidate_set, load_candidates
 from diagnostics.compare import compare_inputs
 from diagnostics.dataset import Dataset
-from diagnostics.frontier import FRONTIER_COLUMNS, best_candidate
+from diagnostics.frontier import FRONTIER_COLUMNS, best_candidate, frontier
 from diagnostics.runs import RunStore
 from diagnostics.sample import load_sample, sample_paths
 from diagnostics.stages import BaseShare
@@ -202,3 +202,60 @@ def test_candidate_flags_are_checked_before_any_work(tmp_path, capsys, flags: li
     flags = [f.format(t=paths.tuned_vectors, b=paths.base_vectors) for f in flags]
     assert main(["compare", *_cli_args(tmp_path, *flags)]) == 2
     assert message in capsys.readouterr().err
+
+
+# -- the compositional probe as a stage and as the frontier's gain --------------------------------
+
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory: pytest.TempPathFactory):
+    """The bundled sample compared with both its models (the probe runs), cached for the session."""
+    from _runs import open_result, sample_run
+
+    runs = tmp_path_factory.mktemp("probed-runs")
+    return open_result(runs, sample_run(runs, tmp_path_factory.getbasetemp() / "run-cache", projection=False))
+
+
+@pytest.mark.slow
+def test_the_probe_runs_with_models_and_is_the_compositional_gain(probed) -> None:
+    from diagnostics.frontier import PROBE_TARGET
+    from diagnostics.probe import EDIT_RULES
+
+    summary, pairs = probed.tables["probe"], probed.tables["probe_pairs"]
+    params = probed.manifest["params"]["probe"]
+    assert params["status"] == "checked" and params["n_pairs"] == len(pairs) > 0
+    assert set(summary["rule"]) == {*EDIT_RULES, "all"}
+    overall = summary[(summary["domain"] == "overall") & (summary["rule"] == "all")].iloc[0]
+    assert overall["n_pairs"] == len(pairs)
+    # the summary is the pairs' own figures
+    assert overall["prefers_original_base"] == pytest.approx(pairs["prefers_original_base"].mean())
+    assert overall["cos_edit_tuned"] == pytest.approx(pairs["cos_edit_tuned"].mean())
+    assert (pairs["cos_edit_base"] < 1).all()
+    doc = probed.to_dict()["probe"]
+    assert doc["n_pairs"] == len(pairs)
+    assert doc["domains"]["overall"]["all"]["prefers_original"]["delta"] == pytest.approx(
+        overall["prefers_original_delta"])
+    table = frontier({"tuned": probed}, [PROBE_TARGET]).iloc[0]
+    assert table["gain"] == pytest.approx(overall["prefers_original_delta"]) and table["gain_evidence"] == "probe"
+    assert table["n_gain"] == len(pairs)
+    # every domain is "elsewhere" when the gain is the probe's
+    assert table["worst_domain"] in set(probed.manifest["dataset"]["domains"])
+
+
+def test_the_probe_needs_models_and_can_be_off(sample: tuple[Dataset, Embeddings, Embeddings], tmp_path) -> None:
+    from dataclasses import replace as with_
+
+    from diagnostics.config import load_config
+    from diagnostics.frontier import PROBE_TARGET
+    from diagnostics.stages import probe
+
+    dataset, base, tuned = sample
+    config = load_config()
+    assert probe(dataset, base, tuned, config=config) == (None, "no_models")
+    assert probe(dataset, base, tuned, config=with_(config, probe_pairs_per_domain=0)) == (None, "off")
+    run = compare_inputs(dataset, base, tuned, projection=False, store=RunStore(tmp_path))
+    assert "probe" not in run.tables and "probe" not in run.to_dict()
+    assert run.manifest["params"]["probe"]["status"] == "no_models"
+    row = frontier({"tuned": run}, [PROBE_TARGET]).iloc[0]
+    assert np.isnan(row["gain"]) and row["gain_evidence"] == "none" and not row["dominated"]
+    with pytest.raises(InputError, match="not both"):
+        frontier({"tuned": run}, [PROBE_TARGET, TARGET])

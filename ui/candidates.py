@@ -13,6 +13,7 @@ import streamlit as st
 from diagnostics import plots
 from diagnostics._validation import InputError, check_run_id
 from diagnostics.candidates import HOLM_FAMILY, CandidateSet
+from diagnostics.frontier import PROBE_TARGET
 from diagnostics.metrics import label
 from ui.data import open_set
 from ui.safe import escape_markdown
@@ -53,13 +54,39 @@ def _targets(made: CandidateSet) -> tuple[str, ...]:
     if key not in st.session_state:  # the link's targets seed the widget once; the widget owns them after
         raw = raw_params().get("target")
         wanted = [t for t in raw.split(",") if t] if raw is not None else list(made.targets)
-        unknown = [t for t in wanted if t not in domains]
+        unknown = [t for t in wanted if t not in domains and t != PROBE_TARGET]
         if unknown:
             st.warning(escape_markdown(f"target {unknown[0][:40]!r} is not a domain of these runs; ignored"))
-        st.session_state[key] = [t for t in wanted if t in domains]
-    chosen = st.multiselect("Target domains (what the candidates were tuned for)", domains, key=key)
+        kept = [t for t in wanted if t in domains or t == PROBE_TARGET]
+        st.session_state[key] = [PROBE_TARGET] if PROBE_TARGET in kept else kept
+    chosen = st.multiselect("Targets: the domains the candidates were tuned for, or 'compositional' (the probe)",
+                            [*domains, PROBE_TARGET], key=key)
     set_params(target=",".join(chosen) or None)
     return tuple(chosen)
+
+
+def _probe_beside(made: CandidateSet) -> None:
+    """The compositional probe of each candidate, next to retrieval: the trade at a glance."""
+    rows = []
+    for name, run in made.runs.items():
+        summary = run.tables.get("probe")
+        if summary is None:
+            continue
+        cells = summary[summary["domain"] == "overall"].set_index("rule")
+        row = {"candidate": name}
+        for rule in cells.index:
+            lo, hi = cells.loc[rule, "prefers_original_ci_low"], cells.loc[rule, "prefers_original_ci_high"]
+            ci = f" [{lo:+.3f}, {hi:+.3f}]" if lo == lo else ""
+            row[f"Δ ranked right: {rule} ({int(cells.loc[rule, 'n_pairs'])})"] = (
+                f"{cells.loc[rule, 'prefers_original_delta']:+.3f}{ci}")
+        rows.append(row)
+    st.subheader("Compositional probe")
+    if not rows:
+        st.caption("No candidate has a compositional probe: it needs the models, not only their vectors.")
+        return
+    st.caption("Per edit rule (pairs in brackets), Δ of the share of minimal pairs each candidate ranks right against "
+               "the base, with its 95 % CI — the sensitivity a compositional fine-tune buys (docs/PROBE.md).")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
 def candidates_overview(set_id: str) -> None:
@@ -77,9 +104,15 @@ def candidates_overview(set_id: str) -> None:
     st.caption("Best: the least severe verdict, then a candidate no other dominates, then the larger gain on the "
                "targets and the smaller loss elsewhere. " + HOLM_FAMILY + " Picking the best of several on the same "
                "queries is itself a selection: confirm a narrow gain on fresh queries.")
+    if PROBE_TARGET in targets and len(targets) > 1:
+        st.warning("The gain is measured on the compositional probe or on domains, not both: showing the probe.")
+        targets = (PROBE_TARGET,)
     if targets:
         table = made.frontier(targets)
-        st.plotly_chart(plots.frontier_figure(table, metric=metric, targets=targets), width="stretch")
+        gain_label = ("Δ share of minimal pairs ranked right (compositional probe), 95 % CI"
+                      if targets == (PROBE_TARGET,) else None)
+        st.plotly_chart(plots.frontier_figure(table, metric=metric, targets=targets, gain_label=gain_label),
+                        width="stretch")
         shown = table[_SHOWN].rename(columns={"gain": f"gain Δ {label(metric)}", "loss": "worst significant loss"})
         st.dataframe(shown.style.map(verdict_style, subset=["verdict"]).format(precision=3, na_rep="–"),
                      hide_index=True, width="stretch")
@@ -89,6 +122,7 @@ def candidates_overview(set_id: str) -> None:
                 "loss everywhere else.")
     matrix = made.matrix()
     st.plotly_chart(plots.candidates_heatmap(matrix, metric=metric), width="stretch")
+    _probe_beside(made)
     st.subheader("Candidates")
     worst = dict(zip(table["candidate"], table["worst_domain"], strict=True)) if len(table) else {}
     if not worst:  # no targets: the worst domain over all domains

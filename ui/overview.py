@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from diagnostics import plots
@@ -72,3 +73,49 @@ def exports_section(run_id: str) -> None:
                        mime="application/json", on_click="ignore")
     d3.download_button("Per-query CSV", lambda: export_csv(run_id), file_name=f"embdiff-{run_id}.csv",
                        mime="text/csv", on_click="ignore")
+
+
+_PROBE_STATUS = {
+    "no_models": "The compositional probe needs both models (it encodes edited sentences): this run had vectors "
+                 "only. Give --base and --tuned beside the vector files to run it.",
+    "off": "The compositional probe was off for this run ([probe] pairs_per_domain = 0).",
+}
+
+
+def probe_table(summary: pd.DataFrame, *, domain: str = "overall") -> pd.DataFrame:
+    """One domain's probe cells as the page shows them: per edit rule, pairs, share ranked right and mean
+    cosine of original vs edit for both models, with Δ and its CI."""
+    part = summary[summary["domain"] == domain]
+    return pd.DataFrame({
+        "edit rule": part["rule"], "pairs": part["n_pairs"],
+        "ranked right, base": part["prefers_original_base"], "ranked right, tuned": part["prefers_original_tuned"],
+        "Δ ranked right": part["prefers_original_delta"],
+        "CI": [f"[{lo:+.3f}, {hi:+.3f}]" if lo == lo else "–" for lo, hi in
+               zip(part["prefers_original_ci_low"], part["prefers_original_ci_high"], strict=True)],
+        "cos(original, edit), base": part["cos_edit_base"], "cos(original, edit), tuned": part["cos_edit_tuned"],
+        "Δ cos": part["cos_edit_delta"],
+    }).reset_index(drop=True)
+
+
+def probe_section(result: Comparison) -> None:
+    """The compositional probe beside the retrieval verdicts: does the tuned model tell a sentence from its
+    minimal edit (negation, swapped roles, word order, relations) better or worse than the base?"""
+    st.subheader("Compositional sensitivity (probe)")
+    summary = result.tables.get("probe")
+    if summary is None:
+        status = str(result.manifest.get("params", {}).get("probe", {}).get("status", "no_models"))
+        st.caption(_PROBE_STATUS.get(status, "This run has no compositional probe (made before embdiff had one)."))
+        return
+    st.caption(
+        "Minimal pairs made from this corpus's own sentences (docs/PROBE.md). *Ranked right*: the share of pairs "
+        "where the sentence's context (the rest of its document) is closer to the original than to the edit — "
+        "higher is better. *cos(original, edit)*: lower means the model tells them apart more. This never decides "
+        "a verdict; it is the other side of the trade a compositional fine-tune makes."
+    )
+    st.dataframe(probe_table(summary).style.format(precision=3, na_rep="–"), hide_index=True, width="stretch")
+    with st.expander("Per domain"):
+        domains = [str(d) for d in summary["domain"].unique() if d != "overall"]
+        frame = pd.concat([probe_table(summary, domain=d).assign(domain=d) for d in domains], ignore_index=True)
+        frame = frame[frame["edit rule"] == "all"].drop(columns="edit rule")
+        st.dataframe(frame[["domain", *[c for c in frame.columns if c != "domain"]]].style.format(
+            precision=3, na_rep="–"), hide_index=True, width="stretch")
