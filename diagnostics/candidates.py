@@ -40,8 +40,8 @@ from diagnostics.runs import RunNotFoundError, RunStore, run_id_for
 from diagnostics.stages import BaseShare
 from diagnostics.vectors import Embeddings
 
-__all__ = ["Candidate", "CandidateSet", "compare_candidates", "load_candidate_set", "load_candidates",
-           "HOLM_FAMILY"]
+__all__ = ["Candidate", "CandidateSet", "compare_candidates", "is_saved_set", "load_candidate_set",
+           "load_candidates", "HOLM_FAMILY"]
 
 HOLM_FAMILY = ("Holm's correction covers each candidate's domains, one family per candidate (and a separate "
                "one for its known-item checks); candidates are not corrected against each other.")
@@ -227,6 +227,13 @@ def _write_set(set_id: str, record: Mapping[str, Any]) -> None:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def is_saved_set(set_id: str) -> bool:
+    """Whether ``set_id`` is a well-formed id of a saved candidate set (run ids and set ids look alike)."""
+    from diagnostics._validation import is_run_id
+
+    return is_run_id(set_id) and (_sets_dir() / f"{set_id}.json").is_file()
 
 
 def load_candidate_set(set_id: str, *, store: RunStore | None = None) -> CandidateSet:

@@ -7,7 +7,8 @@
   the corpus and the model encodes new text, after a check that it made them).
 * ``embdiff check`` — the same; exit 0 on PASS or WARN, 1 on FAIL, 2 on bad input, 3 when the worst
   verdict is UNVERIFIED (0 with ``--allow-unverified``).
-* ``embdiff report RUN_ID (--html FILE | --json FILE | --csv FILE)`` — export a saved run.
+* ``embdiff report RUN_ID (--html FILE | --json FILE | --csv FILE)`` — export a saved run; given the id of a
+  set of candidates (``compare`` with several ``--tuned NAME=…``), ``--html`` / ``--json`` export the set.
 * ``embdiff diff RUN_A RUN_B [--json FILE]`` — two saved runs of the same dataset side by side: verdict and Δ
   per domain then (A) and now (B), the inputs that differ, the queries whose tuned top-k differs. Exit 0;
   2 for a bad or unknown run id or runs of different datasets.
@@ -248,9 +249,12 @@ def check_exit_code(verdict: str, *, allow_unverified: bool = False) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from diagnostics.candidates import is_saved_set
     from diagnostics.compare import load_comparison
     from diagnostics.report import write_csv, write_html, write_json
 
+    if is_saved_set(args.run_id):  # a set of candidates: the frontier report, or the set's JSON
+        return _report_set(args)
     result = load_comparison(args.run_id)
     if args.html:  # with the sign-off history as it stands
         from diagnostics.reviews import ReviewStore
@@ -262,6 +266,23 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if target:
             writer(result, Path(target))
             print(f"wrote {target}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _report_set(args: argparse.Namespace) -> int:
+    from diagnostics.candidates import load_candidate_set
+    from diagnostics.report import write_text
+    from diagnostics.set_report import write_set_html
+
+    made = load_candidate_set(args.run_id)
+    if args.csv:
+        raise InputError(f"{args.run_id} is a set of candidates: export --html or --json (--csv is one run's "
+                         "per-query table; report each candidate's run id for that)")
+    if args.html:
+        write_set_html(made, Path(args.html))
+    else:
+        write_text(Path(args.json), made.to_json() + "\n")
+    print(f"wrote {args.html or args.json}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -375,8 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text, description=text)
         _add_compare_options(p)
         p.set_defaults(func=_cmd_compare)
-    report = sub.add_parser("report", help="export a saved run")
-    report.add_argument("run_id")
+    report = sub.add_parser("report", help="export a saved run, or a set of candidates (its frontier)")
+    report.add_argument("run_id", metavar="RUN_ID|SET_ID")
     out = report.add_mutually_exclusive_group(required=True)
     out.add_argument("--html", metavar="FILE", help="self-contained HTML report (readable offline)")
     out.add_argument("--json", metavar="FILE", help="the result as JSON")

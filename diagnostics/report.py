@@ -193,6 +193,32 @@ login. Each review is bound to the run's content digest and is a row of the revi
 <th>justification</th><th>verdict then</th><th>run digest</th><th>row hash</th></tr>{rows}</table>"""
 
 
+def probe_table(summary: pd.DataFrame, *, domain: str = "overall") -> pd.DataFrame:
+    """One domain's compositional-probe cells as the app and the report show them: per edit rule, pairs,
+    share ranked right and mean cosine of original vs edit for both models, with Δ and its CI."""
+    part = summary[summary["domain"] == domain]
+    return pd.DataFrame({
+        "edit rule": part["rule"], "pairs": part["n_pairs"],
+        "ranked right, base": part["prefers_original_base"], "ranked right, tuned": part["prefers_original_tuned"],
+        "Δ ranked right": part["prefers_original_delta"],
+        "CI": _ci(part["prefers_original_ci_low"], part["prefers_original_ci_high"]),
+        "cos(original, edit), base": part["cos_edit_base"], "cos(original, edit), tuned": part["cos_edit_tuned"],
+        "Δ cos": part["cos_edit_delta"],
+    }).reset_index(drop=True)
+
+
+def _probe_html(result: Comparison) -> str:
+    summary = result.tables.get("probe")
+    if summary is None:
+        return ""
+    table = probe_table(summary).round(3).to_html(index=False, na_rep="–", escape=True, border=0, classes="t")
+    return f"""<h2>Compositional probe (all domains)</h2>
+<p class="note">Minimal pairs made from the corpus's own sentences by negation, swapped roles, word order and
+relational edits (docs/PROBE.md). Ranked right: the share of pairs whose context is closer to the original
+than to the edit (higher is better); cos(original, edit): lower tells them apart more. It never decides a
+verdict.</p>{table}"""
+
+
 def html_report(result: Comparison, *, reviews: Sequence[Review] | None = None) -> str:
     """A self-contained HTML report: verdict, evidence, reasons, tables and charts, and (given ``reviews``)
     the sign-off history; readable offline."""
@@ -260,6 +286,7 @@ padding:4px 8px;text-align:left}} .note{{color:#555;font-size:13px}}</style></he
 <table class="w"><tr><th>query</th><th>domain</th><th>text</th><th>base</th><th>tuned</th><th>Δ</th></tr>
 {worst_rows}</table>
 {ki_section}
+{_probe_html(result)}
 {_signoff_html(reviews)}
 </body></html>
 """

@@ -1,5 +1,8 @@
 """Two saved runs of the same dataset side by side: what differs in their inputs, verdicts and top-k.
 
+Why one module past ~500 lines: the three comparisons (inputs, domains, queries) and the one object that
+carries them to the CLI, the JSON and the page are read together when the question "what changed" changes.
+
 The on-call question after an incident: the run that was signed off against the run of the model that
 shipped — did the inputs change (model fingerprints, the stored vectors, the config, the parameters, the
 library versions), did a domain's verdict or Δ move, and which queries now retrieve other documents?

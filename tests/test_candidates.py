@@ -259,3 +259,28 @@ def test_the_probe_needs_models_and_can_be_off(sample: tuple[Dataset, Embeddings
     assert np.isnan(row["gain"]) and row["gain_evidence"] == "none" and not row["dominated"]
     with pytest.raises(InputError, match="not both"):
         frontier({"tuned": run}, [PROBE_TARGET, TARGET])
+
+
+def test_report_writes_the_set_as_html_and_json(sample: tuple[Dataset, Embeddings, Embeddings], tmp_path,
+                                                monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import json
+
+    from diagnostics.cli import main
+
+    dataset, base, tuned = sample
+    monkeypatch.setenv("EMBDIFF_HOME", str(tmp_path / "home"))
+    made = compare_candidates(dataset, base, {"tuned": tuned, "forgets": forgetting(dataset, tuned, TARGET)},
+                              targets=[TARGET], projection=False)
+    page, doc = tmp_path / "set.html", tmp_path / "set.json"
+    assert main(["report", made.set_id, "--html", str(page)]) == 0
+    text = page.read_text()
+    assert "Frontier on clinical" in text and "Best candidate: tuned" in text
+    assert text.count("<h3>") == 2 and made.runs["forgets"].run_id in text
+    assert text.count("plotly.js v") == 1  # the bundle inlined once: readable offline
+    assert main(["report", made.set_id, "--json", str(doc)]) == 0
+    assert json.loads(doc.read_text())["set_id"] == made.set_id
+    assert main(["report", made.set_id, "--csv", str(tmp_path / "x.csv")]) == 2
+    assert "is a set of candidates" in capsys.readouterr().err
+    # a run id still reports the run
+    assert main(["report", made.runs["tuned"].run_id, "--json", str(doc)]) == 0
+    assert json.loads(doc.read_text())["run_id"] == made.runs["tuned"].run_id

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from diagnostics import plots
-from diagnostics.report import summary_frame, verdict_metric
+from diagnostics.report import probe_table, summary_frame, verdict_metric
 from diagnostics.result import METRICS, Comparison
 from ui.exports import export_csv, export_html, export_json
 from ui.safe import escape_markdown
@@ -80,21 +80,6 @@ _PROBE_STATUS = {
                  "only. Give --base and --tuned beside the vector files to run it.",
     "off": "The compositional probe was off for this run ([probe] pairs_per_domain = 0).",
 }
-
-
-def probe_table(summary: pd.DataFrame, *, domain: str = "overall") -> pd.DataFrame:
-    """One domain's probe cells as the page shows them: per edit rule, pairs, share ranked right and mean
-    cosine of original vs edit for both models, with Δ and its CI."""
-    part = summary[summary["domain"] == domain]
-    return pd.DataFrame({
-        "edit rule": part["rule"], "pairs": part["n_pairs"],
-        "ranked right, base": part["prefers_original_base"], "ranked right, tuned": part["prefers_original_tuned"],
-        "Δ ranked right": part["prefers_original_delta"],
-        "CI": [f"[{lo:+.3f}, {hi:+.3f}]" if lo == lo else "–" for lo, hi in
-               zip(part["prefers_original_ci_low"], part["prefers_original_ci_high"], strict=True)],
-        "cos(original, edit), base": part["cos_edit_base"], "cos(original, edit), tuned": part["cos_edit_tuned"],
-        "Δ cos": part["cos_edit_delta"],
-    }).reset_index(drop=True)
 
 
 def probe_section(result: Comparison) -> None:
