@@ -40,7 +40,7 @@ from diagnostics.runs import RunNotFoundError, RunStore, run_id_for
 from diagnostics.stages import BaseShare
 from diagnostics.vectors import Embeddings
 
-__all__ = ["Candidate", "CandidateSet", "compare_candidates", "is_saved_set", "load_candidate_set",
+__all__ = ["Candidate", "CandidateSet", "compare_candidates", "is_saved_set", "list_sets", "load_candidate_set",
            "load_candidates", "HOLM_FAMILY"]
 
 HOLM_FAMILY = ("Holm's correction covers each candidate's domains, one family per candidate (and a separate "
@@ -227,6 +227,22 @@ def _write_set(set_id: str, record: Mapping[str, Any]) -> None:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def list_sets() -> list[dict[str, Any]]:
+    """Records of the saved candidate sets, newest first (``set_id``, ``candidates``, ``targets``,
+    ``created_at``); one that cannot be read is listed with ``error``."""
+    out: list[dict[str, Any]] = []
+    for path in _sets_dir().glob("*.json"):
+        if path.name.startswith(".tmp-"):
+            continue
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            out.append({"set_id": check_run_id(path.stem), "candidates": dict(record["candidates"]),
+                        "targets": list(record.get("targets", [])), "created_at": str(record.get("created_at", ""))})
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            out.append({"set_id": path.stem[:16], "error": short_error(err), "created_at": ""})
+    return sorted(out, key=lambda r: r["created_at"], reverse=True)
 
 
 def is_saved_set(set_id: str) -> bool:

@@ -32,11 +32,13 @@ from _browser import (
     wait_idle,
 )
 from _runs import (
+    CANDIDATE_TARGET,
     EVIL,
     EVIL_HTML,
     EVIL_IMAGE,
     EVIL_LINK,
     EVIL_TUNED_FILE,
+    candidate_set,
     most_changed_doc,
     most_regressed_query,
     open_result,
@@ -248,6 +250,40 @@ def test_a_renamed_page_s_old_link_still_opens_it_on_a_fresh_server(fresh_server
     expect(selectbox(page, "Domain")).to_have_value(domain)
     assert page.get_by_test_id("stSidebarNav").count() == 0
     assert_no_exception(page)
+
+
+def test_a_frontier_link_on_a_fresh_server_leads_to_a_candidate_s_worst_domain(
+    tmp_path: Path, cache: Path, page: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14: a reviewer opens the link to a comparison of candidates as the server's first session, sees the
+    frontier and the best candidate, and clicks from the candidate that forgets to its worst domain's queries."""
+    from diagnostics.candidates import load_candidate_set
+
+    home = tmp_path / "home"
+    set_id = candidate_set(home, cache)
+    monkeypatch.setenv("EMBDIFF_HOME", str(home))
+    made = load_candidate_set(set_id)
+    table = made.frontier().set_index("candidate")
+    worst = str(table.loc["forgets", "worst_domain"])
+    srv = start_server(home, tmp_path / "streamlit.log")
+    try:
+        goto(page, f"{srv.url}/overview?{urlencode({'set': set_id, 'target': CANDIDATE_TARGET})}")
+        expect(main(page).get_by_role("heading", name="Overview: choose between candidates")).to_be_visible()
+        expect(main(page).get_by_text(f"Best candidate: {made.best()}")).to_be_visible()
+        expect(main(page).locator(".js-plotly-plot")).to_have_count(2)  # the frontier and the heatmap
+        assert "forgets" in main(page).locator(".js-plotly-plot").first.inner_text()
+        assert page.get_by_test_id("stSidebarNav").count() == 0  # the app's navigation, not the legacy one
+        assert_no_exception(page)
+        screenshot(page, "overview-candidates-frontier")
+        main(page).get_by_role("link", name=f"forgets: queries of its worst domain, {worst}").click()
+        wait_idle(page)
+        expect(main(page).get_by_role("heading", name="Queries", exact=True)).to_be_visible()
+        assert urlsplit(page.url).path == "/queries"
+        assert f"run={made.runs['forgets'].run_id}" in page.url and f"domain={quote(worst)}" in page.url
+        expect(selectbox(page, "Domain")).to_have_value(worst)
+        assert_no_exception(page)
+    finally:
+        stop_server(srv)
 
 
 def test_one_click_from_the_verdicts_to_the_known_item_checks(server: Server, page: Any, sample: Comparison) -> None:

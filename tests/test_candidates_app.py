@@ -94,3 +94,12 @@ def test_an_unknown_target_in_the_url_is_named_and_ignored(set_id: str) -> None:
     assert not at.exception
     assert any("nowhere" in str(w.value) for w in at.warning)
     assert at.multiselect[0].value == [CANDIDATE_TARGET]
+
+
+def test_the_load_page_lists_saved_sets_with_a_link_to_their_overview(set_id: str) -> None:
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception
+    links = [e for e in at.get("page_link") if e.proto.page == "overview" and "set=" in e.proto.query_string]
+    assert len(links) == 1
+    assert links[0].proto.query_string == f"set={set_id}&target={CANDIDATE_TARGET}"
+    assert escape_markdown("tuned, forgets, base") in links[0].proto.label

@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from diagnostics._validation import InputError
+from diagnostics.candidates import list_sets
 from diagnostics.result import Comparison
 from diagnostics.runs import RunStore
 from ui.data import bundled_manifest, bundled_summary
@@ -105,3 +106,15 @@ def saved_runs_section(limit: int = 20) -> None:
             continue
         label = f"{m['run_id']} · {m.get('verdict', '?')} · {m.get('created_at', '')} · {m['models']['tuned']}"
         st.page_link(PAGES["overview"][0], label=escape_markdown(label), query_params={"run": m["run_id"]})
+    sets = list_sets()[:limit]
+    if sets:
+        st.subheader("Saved comparisons of candidates")
+    for record in sets:
+        if "error" in record:
+            st.warning(escape_markdown(f"set {record['set_id']}: {record['error']}"))
+            continue
+        names = ", ".join(record["candidates"])
+        targets = ",".join(record["targets"])
+        label = f"{record['set_id']} · {names} · targets {targets or 'none'} · {record['created_at']}"
+        st.page_link(PAGES["overview"][0], label=escape_markdown(label),
+                     query_params={"set": record["set_id"], **({"target": targets} if targets else {})})
