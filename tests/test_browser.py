@@ -286,6 +286,32 @@ def test_a_frontier_link_on_a_fresh_server_leads_to_a_candidate_s_worst_domain(
         stop_server(srv)
 
 
+def test_a_run_diff_link_opens_on_a_fresh_server(tmp_path: Path, cache: Path, page: Any) -> None:
+    """Issue 14: the on-call link ``/diff?a=<then>&b=<now>`` as a server's first session: both runs lined up,
+    the changed verdicts and the queries whose tuned top-k moved."""
+    from diagnostics.rundiff import diff_runs
+
+    home = tmp_path / "home"
+    candidate_set(home, cache)
+    runs = {p.name: open_result(home / "runs", p.name) for p in (home / "runs").iterdir()}
+    then = next(r for r in runs.values() if r.verdict == "PASS" and r.manifest["models"]["tuned"] != "base.parquet")
+    now = next(r for r in runs.values() if r.verdict == "FAIL")
+    diff = diff_runs(then, now)
+    srv = start_server(home, tmp_path / "streamlit.log")
+    try:
+        goto(page, f"{srv.url}/diff?{urlencode({'a': then.run_id, 'b': now.run_id})}")
+        expect(main(page).get_by_role("heading", name="Run diff", exact=True)).to_be_visible()
+        changed = main(page).get_by_role("heading", name=re.compile(r"Queries whose tuned top-\d+ differs"))
+        expect(changed).to_contain_text(f"({len(diff.queries)} of {diff.n_probes})")
+        table = grid_text(grids(page).first)
+        assert "FAIL" in table and "PASS" in table
+        assert urlsplit(page.url).path == "/diff" and page.get_by_test_id("stSidebarNav").count() == 0
+        assert_no_exception(page)
+        screenshot(page, "run-diff-fresh-server")
+    finally:
+        stop_server(srv)
+
+
 def test_one_click_from_the_verdicts_to_the_known_item_checks(server: Server, page: Any, sample: Comparison) -> None:
     """The evidence column on the Overview, then one click to the synthesised checks behind the verdicts, and
     one more to a check: its held-out text and the document it came from, as text."""
