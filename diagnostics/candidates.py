@@ -41,7 +41,7 @@ from diagnostics.stages import BaseShare
 from diagnostics.vectors import Embeddings
 
 __all__ = ["Candidate", "CandidateSet", "compare_candidates", "is_saved_set", "list_sets", "load_candidate_set",
-           "load_candidates", "HOLM_FAMILY"]
+           "load_candidates", "load_sample_candidates", "HOLM_FAMILY"]
 
 HOLM_FAMILY = ("Holm's correction covers each candidate's domains, one family per candidate (and a separate "
                "one for its known-item checks); candidates are not corrected against each other.")
@@ -97,6 +97,22 @@ def load_candidates(
         except InputError as err:
             raise InputError(f"candidate {c.name!r}: {err}") from None
     return dataset, base_emb, tuned
+
+
+def load_sample_candidates(
+    *, progress: ProgressCallback | None = None, qrels_domains: Sequence[str] | None = None
+) -> tuple[Dataset, Embeddings, dict[str, Embeddings], str]:
+    """The bundled sample with every fine-tune it ships: its own (``sample``) and those under
+    ``sample_data/candidates/`` (:func:`diagnostics.sample.candidate_paths`), each with its model attached
+    (checked against its vectors), and the domain they were tuned on (the sample's training domain)."""
+    from diagnostics.sample import candidate_paths, load_sample, sample_manifest
+
+    dataset, base, tuned = load_sample(progress=progress, qrels_domains=qrels_domains)
+    out = {"sample": tuned}
+    for name, path in candidate_paths().items():
+        out[name] = load_side(dataset, "tuned", model=str(path), vectors=path / "vectors.parquet", progress=progress)
+    target = str(sample_manifest().get("recipe", {}).get("train_domain", "clinical"))
+    return dataset, base, out, target
 
 
 @dataclass(frozen=True, eq=False)

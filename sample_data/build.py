@@ -132,7 +132,8 @@ def _import_peft() -> Any:
 
 
 def fine_tune(
-    base_model: str, anchors: list[str], positives: list[str], out_dir: Path, adapter_dir: Path, **recipe: Any
+    base_model: str, anchors: list[str], positives: list[str], out_dir: Path, adapter_dir: Path, *,
+    negatives: list[str] | None = None, **recipe: Any
 ) -> SentenceTransformer:
     """Train a LoRA adapter over ``base_model`` on (anchor, positive) pairs with in-batch negatives.
 
@@ -146,6 +147,8 @@ def fine_tune(
         Directory of the base SentenceTransformer.
     anchors, positives : list of str
         The training pairs, row by row.
+    negatives : list of str, optional
+        One hard negative per row (MultipleNegativesRankingLoss then ranks it beside the in-batch negatives).
     out_dir : Path
         Working directory (trainer output, staging of the adapter).
     adapter_dir : Path
@@ -186,7 +189,12 @@ def fine_tune(
         bias="none",
     )
     peft_model = peft.get_peft_model(model.transformers_model, config)
-    train = HFDataset.from_dict({"anchor": anchors, "positive": positives})
+    columns = {"anchor": anchors, "positive": positives}
+    if negatives is not None:
+        if len(negatives) != len(anchors):
+            raise InputError(f"{len(negatives)} hard negatives for {len(anchors)} training pairs; give one per pair")
+        columns["negative"] = negatives
+    train = HFDataset.from_dict(columns)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out_dir / "checkpoints"),
         num_train_epochs=recipe["epochs"],
