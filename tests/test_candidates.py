@@ -284,3 +284,29 @@ def test_report_writes_the_set_as_html_and_json(sample: tuple[Dataset, Embedding
     # a run id still reports the run
     assert main(["report", made.runs["tuned"].run_id, "--json", str(doc)]) == 0
     assert json.loads(doc.read_text())["run_id"] == made.runs["tuned"].run_id
+
+
+@pytest.mark.slow
+def test_sample_candidates_compares_every_bundled_fine_tune(tmp_path, capsys) -> None:
+    """``--sample-candidates``: the sample's own fine-tune and the three under sample_data/candidates/, each
+    with its model attached (checked against its vectors), target the sample's training domain. The costly
+    model-driven stages are switched off here; their numbers are in the README."""
+    import json
+
+    from diagnostics.cli import main
+    from diagnostics.sample import candidate_paths, sample_manifest
+
+    config = tmp_path / "fast.toml"
+    config.write_text("[probe]\npairs_per_domain = 0\n")
+    doc = tmp_path / "set.json"
+    assert main(["compare", "--sample-candidates", "--no-projection", "--known-item-docs", "0", "--config",
+                 str(config), "--json", str(doc)]) == 0
+    written = json.loads(doc.read_text())
+    assert list(written["candidates"]) == ["sample", *candidate_paths()]
+    assert written["targets"] == [sample_manifest()["recipe"]["train_domain"]]
+    for name, run in written["candidates"].items():
+        assert run["models"]["tuned_source"] == "vectors+model", name  # the adapter encodes new text
+    rows = {row["candidate"]: row for row in written["frontier"]}
+    assert set(rows) == set(written["candidates"]) and written["best"] in rows
+    assert main(["compare", "--sample-candidates", "--tuned", "x=y"]) == 2
+    assert "brings its own models" in capsys.readouterr().err
