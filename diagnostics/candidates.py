@@ -226,15 +226,17 @@ def compare_candidates(
     return CandidateSet(set_id, runs, chosen, str(record["created_at"]), record)
 
 
-def _sets_dir() -> Path:
+def _sets_dir(*, create: bool = False) -> Path:
+    """``$EMBDIFF_HOME/sets``; made only when a set is written (reading never leaves anything behind)."""
     path = embdiff_home() / "sets"
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def _write_set(set_id: str, record: Mapping[str, Any]) -> None:
     """Write the set's record atomically (a temporary file renamed into place); an existing set is kept."""
-    target = _sets_dir() / f"{check_run_id(set_id)}.json"
+    target = _sets_dir(create=True) / f"{check_run_id(set_id)}.json"
     if target.is_file():
         return
     tmp = target.with_name(f".tmp-{uuid.uuid4().hex}.json")
@@ -249,7 +251,8 @@ def list_sets() -> list[dict[str, Any]]:
     """Records of the saved candidate sets, newest first (``set_id``, ``candidates``, ``targets``,
     ``created_at``); one that cannot be read is listed with ``error``."""
     out: list[dict[str, Any]] = []
-    for path in _sets_dir().glob("*.json"):
+    folder = _sets_dir()
+    for path in (folder.glob("*.json") if folder.is_dir() else ()):
         if path.name.startswith(".tmp-"):
             continue
         try:
