@@ -7,6 +7,8 @@
   the corpus and the model encodes new text, after a check that it made them).
 * ``embdiff check`` — the same; exit 0 on PASS or WARN, 1 on FAIL, 2 on bad input, 3 when the worst
   verdict is UNVERIFIED (0 with ``--allow-unverified``).
+* ``--ray ADDRESS|auto`` (default ``$EMBDIFF_RAY_ADDRESS``) on both: encode and search on a Ray cluster
+  (:mod:`diagnostics.distributed`), same run id and result; an unreachable cluster exits 2.
 * ``embdiff report RUN_ID (--html FILE | --json FILE | --csv FILE)`` — export a saved run; given the id of a
   set of candidates (``compare`` with several ``--tuned NAME=…``), ``--html`` / ``--json`` export the set.
 * ``embdiff diff RUN_A RUN_B [--json FILE]`` — two saved runs of the same dataset side by side: verdict and Δ
@@ -95,6 +97,9 @@ def _add_compare_options(p: argparse.ArgumentParser) -> None:
                    help="use only this domain's judgements (repeatable): what embdiff says without the others")
     p.add_argument("--allow-unverified", action="store_true",
                    help="check: exit 0 instead of 3 when the worst verdict is UNVERIFIED")
+    p.add_argument("--ray", metavar="ADDRESS", default=os.environ.get("EMBDIFF_RAY_ADDRESS") or None,
+                   help="encode and search on the Ray cluster at HOST:PORT (or auto; default $EMBDIFF_RAY_ADDRESS); "
+                   "needs embdiff[ray]; the same run id and result as without it (docs/DEPLOY.md)")
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -132,13 +137,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             args.dataset, split=args.split, base=args.base, base_vectors=args.base_vectors,
             tuned=only.model if only else None, tuned_vectors=only.vectors if only else None,
             query_prefix=args.query_prefix, doc_prefix=args.doc_prefix, progress=progress,
-            qrels_domains=args.qrels_domain,
+            qrels_domains=args.qrels_domain, cluster=getattr(args, "cluster", None),
         )
     for warning in dataset.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     result = compare_inputs(
         dataset, base, tuned, k=args.k, config=config, projection=not args.no_projection, progress=progress,
-        query_prefix=args.query_prefix, doc_prefix=args.doc_prefix,
+        query_prefix=args.query_prefix, doc_prefix=args.doc_prefix, cluster=getattr(args, "cluster", None),
     )
     print(f"run {result.run_id}  verdict {result.verdict}")
     print(domain_table_text(result))
@@ -154,6 +159,28 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.command == "check":
         return check_exit_code(result.verdict, allow_unverified=args.allow_unverified)
     return EXIT_OK
+
+
+def _cmd_compare_on_ray(args: argparse.Namespace) -> int:
+    """``compare`` / ``check``; with ``--ray``, connected to the cluster (before any loading) for the whole
+    command and disconnected after. Without it, Ray is never imported."""
+    if not args.ray:
+        return _cmd_compare(args)
+    if getattr(args, "sample_candidates", False) or len(parse_candidates(args.tuned or [],
+                                                                         args.tuned_vectors or [])) > 1:
+        raise InputError("--ray runs one comparison at a time; compare each candidate in its own run, "
+                         "or drop --ray")
+    from diagnostics.distributed import connect
+
+    args.cluster = connect(args.ray)
+    try:
+        for line in args.cluster.describe():
+            print(line, file=sys.stderr)
+        code = _cmd_compare(args)
+    finally:
+        args.cluster.shutdown()
+    print(args.cluster.summary(), file=sys.stderr)
+    return code
 
 
 def parse_candidates(models: Sequence[str], vectors: Sequence[str]) -> list[Candidate]:
@@ -410,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
                        ("check", "like compare; exit 1 on FAIL, 3 on UNVERIFIED, 0 otherwise (for CI)")):
         p = sub.add_parser(name, help=text, description=text)
         _add_compare_options(p)
-        p.set_defaults(func=_cmd_compare)
+        p.set_defaults(func=_cmd_compare_on_ray)
     report = sub.add_parser("report", help="export a saved run, or a set of candidates (its frontier)")
     report.add_argument("run_id", metavar="RUN_ID|SET_ID")
     out = report.add_mutually_exclusive_group(required=True)

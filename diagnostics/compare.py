@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,9 @@ from diagnostics.encoding import ProgressCallback, encode_dataset
 from diagnostics.result import Comparison, load_comparison, save_comparison
 from diagnostics.runs import RunStore, run_id_for
 from diagnostics.vectors import Embeddings, attach_vectors, load_vector_pair, load_vectors
+
+if TYPE_CHECKING:  # only with --ray (diagnostics.distributed imports Ray)
+    from diagnostics.distributed import RayCluster
 
 _T = TypeVar("_T")
 
@@ -106,6 +109,7 @@ def compare(
     progress: ProgressCallback | None = None,
     query_prefix: str = "",
     doc_prefix: str = "",
+    cluster: RayCluster | None = None,
 ) -> Comparison:
     """Compute every diagnostic of ``tuned`` against ``base`` on ``dataset`` (nothing is saved).
 
@@ -132,6 +136,9 @@ def compare(
     query_prefix, doc_prefix : str, default ""
         The prefixes the texts were encoded with (e.g. ``"query: "``), recorded in the manifest
         and the run id so that the live probe encodes a typed query the same way.
+    cluster : RayCluster, optional
+        Run the exact searches (retrieval, document kNN) on this Ray cluster
+        (:func:`diagnostics.distributed.connect`): the same answer and the same run id as here.
 
     Returns
     -------
@@ -139,7 +146,7 @@ def compare(
     """
     return _compare(dataset, base, tuned, k=k, config=config, projection=projection,
                     max_overlap_docs=max_overlap_docs, max_projection_points=max_projection_points,
-                    progress=progress, query_prefix=query_prefix, doc_prefix=doc_prefix)
+                    progress=progress, query_prefix=query_prefix, doc_prefix=doc_prefix, cluster=cluster)
 
 
 def _compare(
@@ -157,6 +164,7 @@ def _compare(
     doc_prefix: str,
     fingerprint: str | None = None,
     share: stages.BaseShare | None = None,
+    cluster: RayCluster | None = None,
 ) -> Comparison:
     """:func:`compare`, given the dataset's fingerprint when the caller already has it (hashed once), and the
     base side's work already done for another candidate (``share``)."""
@@ -180,10 +188,10 @@ def _compare(
         return out
 
     found = timed("retrieve", lambda: stages.retrieve(dataset, base, tuned, k=k, progress=progress,
-                                                          share=share))
+                                                          share=share, cluster=cluster))
     stats = timed("statistics", lambda: stages.statistics(dataset, found, k=k, config=config, progress=progress))
     near = timed("neighbors", lambda: stages.neighbors(dataset, base, tuned, found, k=k, max_docs=max_overlap_docs,
-                                                         progress=progress, share=share))
+                                                         progress=progress, share=share, cluster=cluster))
     checks, ki_status = timed("known_item", lambda: stages.known_items(
         dataset, base, tuned, config=config, k=k, query_prefix=query_prefix, doc_prefix=doc_prefix,
         progress=progress))
@@ -302,6 +310,7 @@ def compare_inputs(
     doc_prefix: str = "",
     fingerprint: str | None = None,
     share: stages.BaseShare | None = None,
+    cluster: RayCluster | None = None,
 ) -> Comparison:
     """Compare and save, or reopen the saved run when the same inputs were compared before.
 
@@ -309,7 +318,8 @@ def compare_inputs(
     parameter (the encoding prefixes included), so the same comparison is never computed twice.
     Options are those of :func:`compare`; ``store`` defaults to ``RunStore()``. For several candidates
     against one base (:func:`diagnostics.candidates.compare_candidates`): ``fingerprint`` is the dataset's,
-    hashed once, and ``share`` keeps the base side's searches for the next candidate.
+    hashed once, and ``share`` keeps the base side's searches for the next candidate. ``cluster`` runs the
+    searches on Ray (:func:`compare`); where they ran is not part of the run id.
     """
     config = config or load_config()
     store = store or RunStore()
@@ -325,7 +335,7 @@ def compare_inputs(
     result = _compare(dataset, base, tuned, k=k, config=config, projection=projection,
                       max_overlap_docs=max_overlap_docs, max_projection_points=max_projection_points,
                       progress=progress, query_prefix=query_prefix, doc_prefix=doc_prefix, fingerprint=fingerprint,
-                      share=share)
+                      share=share, cluster=cluster)
     return save_comparison(result, store)
 
 
@@ -341,6 +351,7 @@ def load_inputs(
     doc_prefix: str = "",
     progress: ProgressCallback | None = None,
     qrels_domains: Sequence[str] | None = None,
+    cluster: RayCluster | None = None,
 ) -> tuple[Dataset, Embeddings, Embeddings]:
     """Load and validate everything before any work, then encode what needs encoding.
 
@@ -348,7 +359,8 @@ def load_inputs(
     ``tuned_vectors``) or both. With both, the vectors serve the corpus and the queries and the model
     encodes new text (known-item checks, the live probe), after :func:`~diagnostics.consistency.attach_model`
     checked on 32 documents that the model made the vectors. ``qrels_domains`` keeps only the
-    judgements of those domains (see :func:`~diagnostics.dataset.keep_judgements`).
+    judgements of those domains (see :func:`~diagnostics.dataset.keep_judgements`). With ``cluster``, a side
+    given by its model alone is encoded on that Ray cluster (:func:`~diagnostics.encoding.encode_dataset`).
     """
     if base is None and base_vectors is None:
         raise InputError("give --base MODEL, --base-vectors FILE, or both")
@@ -359,7 +371,7 @@ def load_inputs(
         dataset = keep_judgements(dataset, qrels_domains)
     if base_vectors is None or tuned_vectors is None:
         sides = {role: load_side(dataset, role, model=model, vectors=path, query_prefix=query_prefix,
-                                 doc_prefix=doc_prefix, progress=progress)
+                                 doc_prefix=doc_prefix, progress=progress, cluster=cluster)
                  for role, model, path in (("base", base, base_vectors), ("tuned", tuned, tuned_vectors))}
         return dataset, sides["base"], sides["tuned"]
     pair = dict(zip(("base", "tuned"), load_vector_pair(dataset, base_vectors, tuned_vectors), strict=True))
@@ -379,15 +391,16 @@ def load_side(
     query_prefix: str = "",
     doc_prefix: str = "",
     progress: ProgressCallback | None = None,
+    cluster: RayCluster | None = None,
 ) -> Embeddings:
     """One side's vectors for ``dataset``: read from ``vectors``, encoded by ``model``, or read and checked
     against the model that must have made them (then the model encodes new text). ``role`` names the side in
-    messages and progress (``base``, ``tuned`` or a candidate's name)."""
+    messages and progress (``base``, ``tuned`` or a candidate's name). With ``cluster``, encoding runs on Ray."""
     if vectors is None:
         if model is None:
             raise InputError(f"give a model, a vector file or both for {role}")
         return encode_dataset(dataset, model, query_prefix=query_prefix, doc_prefix=doc_prefix,
-                              progress=progress, role=role)
+                              progress=progress, role=role, cluster=cluster)
     emb = attach_vectors(dataset, load_vectors(vectors), role=role)
     if model is None:
         return emb

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,6 +32,9 @@ from diagnostics.models import DEFAULT_HUB_ORGANIZATION as DEFAULT_HUB_ORGANIZAT
 from diagnostics.models import _shown as _shown
 from diagnostics.models import adapter_base, load_model
 from diagnostics.vectors import Embeddings
+
+if TYPE_CHECKING:  # never imported at run time: diagnostics.distributed is loaded only for --ray
+    from diagnostics.distributed import RayCluster
 
 __all__ = [
     "LazyModel",
@@ -89,6 +92,7 @@ def _encode_cached(
     progress: ProgressCallback | None,
     cache_dir: str | os.PathLike[str] | None,
     stage: str,
+    cluster: RayCluster | None = None,
 ) -> NDArray[np.float32]:
     directory = _cache_directory(cache_dir, handle.fingerprint())
     keys = [_text_key(prefix, text) for text in texts]
@@ -108,6 +112,18 @@ def _encode_cached(
     if progress is not None:
         progress(stage, done, total)
 
+    encoding = bool(order)
+    if cluster is not None and order:  # the same batches, encoded on the cluster (diagnostics.distributed)
+
+        def encoded(batch: Sequence[bytes]) -> None:
+            nonlocal done
+            done += sum(position_counts[k] for k in batch)
+            if progress is not None:
+                progress(stage, done, total)
+
+        found.update(cluster.encode(directory, [(k, missing[k]) for k in order], handle, batch_size=batch_size,
+                                    on_encoded=encoded))
+        order = []
     pending_keys: list[bytes] = []
     pending_vecs: list[NDArray[np.float32]] = []
     for start in range(0, len(order), batch_size):
@@ -132,7 +148,7 @@ def _encode_cached(
             progress(stage, done, total)
     if pending_keys:
         _store(directory, pending_keys, np.concatenate(pending_vecs))
-    if order:
+    if encoding:
         _compact(directory)
 
     if not texts:
@@ -151,6 +167,7 @@ def encode_texts(
     progress: ProgressCallback | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     stage: str = "encode",
+    cluster: RayCluster | None = None,
 ) -> NDArray[np.float32]:
     """Encode texts into L2-normalised vectors, reusing every vector already in the disk cache.
 
@@ -182,6 +199,9 @@ def encode_texts(
         vectors go to ``<cache_dir>/<fingerprint>/``.
     stage : str, default="encode"
         The name passed to ``progress``.
+    cluster : RayCluster, optional
+        Encode the texts missing from the cache on this Ray cluster (:func:`diagnostics.distributed.connect`),
+        in the same batches, into the same cache; the vectors are the ones a local run makes.
 
     Returns
     -------
@@ -203,6 +223,7 @@ def encode_texts(
         progress=progress,
         cache_dir=cache_dir,
         stage=stage,
+        cluster=cluster,
     )
 
 
@@ -226,6 +247,7 @@ def encode_dataset(
     progress: ProgressCallback | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     role: str = "base",
+    cluster: RayCluster | None = None,
 ) -> Embeddings:
     """Encode the documents and queries of a dataset with one model (cached, see :func:`encode_texts`).
 
@@ -249,6 +271,8 @@ def encode_dataset(
         As for :func:`encode_texts`.
     role : str, default="base"
         Which side of the comparison this model is (``"base"`` or ``"tuned"``), for stage names.
+    cluster : RayCluster, optional
+        As for :func:`encode_texts`.
 
     Returns
     -------
@@ -271,6 +295,7 @@ def encode_dataset(
         progress=progress,
         cache_dir=cache_dir,
         stage=f"encode {role}: documents",
+        cluster=cluster,
     )
     if queries or not len(doc_vectors):
         query_vectors = _encode_cached(
@@ -281,6 +306,7 @@ def encode_dataset(
             progress=progress,
             cache_dir=cache_dir,
             stage=f"encode {role}: queries",
+            cluster=cluster,
         )
     else:
         query_vectors = np.zeros((0, doc_vectors.shape[1]), dtype=np.float32)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -63,6 +63,9 @@ from diagnostics.verdict import (
     evidence_summary,
     overall_verdict,
 )
+
+if TYPE_CHECKING:  # only with --ray (diagnostics.distributed imports Ray)
+    from diagnostics.distributed import RayCluster
 
 __all__ = [
     "RETRIEVAL_DEPTH", "BaseShare", "CollapseResult", "Probe", "Neighbors", "Retrieval", "Statistics", "collapse",
@@ -113,24 +116,39 @@ def _base_side(share: BaseShare | None, key: tuple[Any, ...], compute: Callable[
     return compute() if share is None else share.get(key, compute)
 
 
+def _top_k(cluster: RayCluster | None, queries: NDArray[np.float32], docs: NDArray[np.float32], *, k: int,
+           exclude_self: bool = False) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """:func:`exact_top_k` here, or by blocks of queries on a Ray cluster (the same answer)."""
+    if cluster is None:
+        return exact_top_k(queries, docs, k=k, exclude_self=exclude_self)
+    return cluster.top_k(queries, docs, k=k, exclude_self=exclude_self)
+
+
+def _knn_rows(cluster: RayCluster | None, vectors: NDArray[np.float32], rows: NDArray[np.int64], *, k: int
+              ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """:func:`knn_rows` here, or by blocks of rows on a Ray cluster (the same answer)."""
+    return knn_rows(vectors, rows, k=k) if cluster is None else cluster.knn_rows(vectors, rows, k=k)
+
+
 def retrieve(dataset: Dataset, base: Embeddings, tuned: Embeddings, *, k: int,
-             progress: ProgressCallback = _noop, share: BaseShare | None = None) -> Retrieval:
+             progress: ProgressCallback = _noop, share: BaseShare | None = None,
+             cluster: RayCluster | None = None) -> Retrieval:
     """Exact top-100 (or top-``k`` of documents as probes) over the whole corpus, all domains together.
-    With ``share``, the base side is searched once for every candidate."""
+    With ``share``, the base side is searched once for every candidate; with ``cluster``, on Ray."""
     progress("retrieve", 0, 2)
     if dataset.has_queries:
         depth = min(RETRIEVAL_DEPTH, len(dataset.docs))
         ids, doms = dataset.queries["id"].to_numpy(object), dataset.queries["domain"].to_numpy(object)
         rank_base, score_base = _base_side(share, ("retrieve", depth),
-                                           lambda: exact_top_k(base.queries, base.docs, k=depth))
+                                           lambda: _top_k(cluster, base.queries, base.docs, k=depth))
         progress("retrieve", 1, 2)
-        rank_tuned, score_tuned = exact_top_k(tuned.queries, tuned.docs, k=depth)
+        rank_tuned, score_tuned = _top_k(cluster, tuned.queries, tuned.docs, k=depth)
     else:
         ids, doms = dataset.docs["id"].to_numpy(object), dataset.docs["domain"].to_numpy(object)
         rank_base, score_base = _base_side(share, ("retrieve-docs", k),
-                                           lambda: exact_top_k(base.docs, base.docs, k=k, exclude_self=True))
+                                           lambda: _top_k(cluster, base.docs, base.docs, k=k, exclude_self=True))
         progress("retrieve", 1, 2)
-        rank_tuned, score_tuned = exact_top_k(tuned.docs, tuned.docs, k=k, exclude_self=True)
+        rank_tuned, score_tuned = _top_k(cluster, tuned.docs, tuned.docs, k=k, exclude_self=True)
     progress("retrieve", 2, 2)
     return Retrieval(ids, doms, rank_base, score_base, rank_tuned, score_tuned)
 
@@ -179,7 +197,8 @@ class Neighbors:
 
 
 def neighbors(dataset: Dataset, base: Embeddings, tuned: Embeddings, retrieval: Retrieval, *, k: int,
-               max_docs: int, progress: ProgressCallback = _noop, share: BaseShare | None = None) -> Neighbors:
+               max_docs: int, progress: ProgressCallback = _noop, share: BaseShare | None = None,
+               cluster: RayCluster | None = None) -> Neighbors:
     """Each document's k nearest documents among all documents, in both spaces; above ``max_docs``
     documents, for a seeded stratified sample of them (their neighbors still searched among all).
     Then per document the overlap and the neighbors gained and lost, per domain the overlap's CI
@@ -194,9 +213,9 @@ def neighbors(dataset: Dataset, base: Embeddings, tuned: Embeddings, retrieval: 
     if not dataset.has_queries and len(rows) == n_docs:  # the probes were the documents: already searched
         nn_base, nn_tuned = retrieval.rank_base[:, :k], retrieval.rank_tuned[:, :k]
     else:
-        nn_base, _ = _base_side(share, ("neighbors", k, len(rows)), lambda: knn_rows(base.docs, rows, k=k))
+        nn_base, _ = _base_side(share, ("neighbors", k, len(rows)), lambda: _knn_rows(cluster, base.docs, rows, k=k))
         progress("neighbors", 1, 3)
-        nn_tuned, _ = knn_rows(tuned.docs, rows, k=k)
+        nn_tuned, _ = _knn_rows(cluster, tuned.docs, rows, k=k)
     progress("neighbors", 2, 3)
     overlap = neighborhood_overlap(nn_base, nn_tuned)
     sampled_domains = doc_domains[rows]
