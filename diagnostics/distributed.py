@@ -1,5 +1,8 @@
 """Encoding and exact top-k search on a Ray cluster (``embdiff compare --ray ADDRESS``).
 
+Why one module past ~500 lines: the rule that nothing imports Ray without ``--ray`` holds only if every line
+that touches Ray lives behind one import; connecting, encoding and search share the cluster's resources.
+
 All of embdiff's Ray code is here, and this module imports ``ray`` only inside :func:`connect` and the
 functions that run after it: without ``--ray`` nothing imports Ray. Everything but the two costs that
 grow with the corpus stays on the machine that runs embdiff (the *driver*).
