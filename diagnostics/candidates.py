@@ -35,7 +35,7 @@ from diagnostics.compare import (
 from diagnostics.config import Config, load_config
 from diagnostics.dataset import Dataset, keep_judgements, load_dataset
 from diagnostics.encoding import ProgressCallback
-from diagnostics.result import Comparison, load_comparison
+from diagnostics.result import Comparison, _clean, load_comparison
 from diagnostics.runs import RunNotFoundError, RunStore, run_id_for
 from diagnostics.stages import BaseShare
 from diagnostics.vectors import Embeddings
@@ -137,14 +137,16 @@ class CandidateSet:
         """:func:`diagnostics.frontier.frontier` on ``targets`` (default: the set's own)."""
         return _frontier.frontier(self.runs, self.targets if targets is None else targets)
 
-    def best(self, targets: Sequence[str] | None = None) -> str:
-        """The candidate to ship: by verdict, then the frontier (needs targets), then the name."""
+    def best(self, targets: Sequence[str] | None = None, *, frontier: pd.DataFrame | None = None) -> str:
+        """The candidate to ship: by verdict, then the frontier (needs targets; pass ``frontier`` when it is
+        already computed for them), then the name."""
         chosen = self.targets if targets is None else tuple(targets)
-        if chosen:
-            return _frontier.best_candidate(self.frontier(chosen))
-        table = pd.DataFrame({"candidate": list(self.runs), "verdict": [r.verdict for r in self.runs.values()],
-                              "gain": float("nan"), "loss": float("nan"), "dominated": False})
-        return _frontier.best_candidate(table)
+        if frontier is None and chosen:
+            frontier = self.frontier(chosen)
+        if frontier is None:
+            frontier = pd.DataFrame({"candidate": list(self.runs), "verdict": [r.verdict for r in self.runs.values()],
+                                     "gain": float("nan"), "loss": float("nan"), "dominated": False})
+        return _frontier.best_candidate(frontier)
 
     def gate(self, name: str | None = None) -> tuple[str, str]:
         """The candidate ``embdiff check`` exits by — ``name``, else :meth:`best` — and its verdict."""
@@ -157,24 +159,22 @@ class CandidateSet:
         """The JSON of a set (README, "Several candidates"): ``set_id``, ``verdict`` and ``gate`` (the
         candidate it is taken from), ``best``, ``targets``, ``metric``, ``holm``, ``candidates`` (name → the
         single-run JSON), ``frontier`` (rows, when there are targets), ``created_at``."""
-        chosen, verdict = self.gate(gate)
-        front = self.frontier().to_dict(orient="records") if self.targets else []
+        table = self.frontier() if self.targets else None
+        best = self.best(frontier=table)
+        if gate is not None:
+            self.gate(gate)  # an unknown name is an InputError
+        chosen = gate or best
+        front = [] if table is None else table.to_dict(orient="records")
         return {
-            "set_id": self.set_id, "verdict": verdict, "gate": chosen, "best": self.best(),
+            "set_id": self.set_id, "verdict": self.runs[chosen].verdict, "gate": chosen, "best": best,
             "targets": list(self.targets), "metric": self.metric, "holm": HOLM_FAMILY,
             "candidates": {name: run.to_dict() for name, run in self.runs.items()},
-            "frontier": [{k: _json_value(v) for k, v in row.items()} for row in front],
+            "frontier": [{k: _clean(v) for k, v in row.items()} for row in front],
             "created_at": self.created_at,
         }
 
     def to_json(self, *, gate: str | None = None) -> str:
         return json.dumps(self.to_dict(gate=gate), indent=2, allow_nan=False)
-
-
-def _json_value(value: Any) -> Any:
-    from diagnostics.result import _clean
-
-    return _clean(value)
 
 
 def compare_candidates(

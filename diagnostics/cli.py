@@ -120,7 +120,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.sample_candidates:
         return _compare_candidates(args, [], config, progress)
     candidates = [] if args.sample else parse_candidates(args.tuned or [], args.tuned_vectors or [])
-    if args.gate is not None and len(candidates) < 2 and not args.sample_candidates:
+    if args.gate is not None and len(candidates) < 2:
         raise InputError("--gate names one of several candidates (--tuned NAME=MODEL, given at least twice)")
     if len(candidates) > 1:
         return _compare_candidates(args, candidates, config, progress)

@@ -44,7 +44,8 @@ from diagnostics.result import Comparison
 from diagnostics.statistics import paired_comparison
 from diagnostics.verdict import KNOWN_ITEM_PREFIX, VERDICTS
 
-__all__ = ["FRONTIER_COLUMNS", "PROBE_TARGET", "best_candidate", "check_targets", "domain_deltas", "frontier"]
+__all__ = ["FRONTIER_COLUMNS", "PROBE_TARGET", "best_candidate", "check_targets", "domain_deltas", "frontier",
+           "probe_gains", "worst_domains"]
 
 #: The target that measures the gain on the compositional probe instead of on domains.
 PROBE_TARGET = "compositional"
@@ -160,21 +161,46 @@ def _gain(run: Comparison, targets: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def _lowest(cells: pd.DataFrame) -> pd.Series | None:
+    """The row of ``cells`` with the smallest known Δ (the first on ties), or ``None``."""
+    known = cells.dropna(subset=["delta"])
+    return None if not len(known) else known.iloc[int(np.argmin(known["delta"].to_numpy(np.float64)))]
+
+
+def worst_domains(matrix: pd.DataFrame) -> dict[str, str]:
+    """Per candidate of a :func:`domain_deltas` table, the domain with the smallest Δ: where to look first."""
+    out: dict[str, str] = {}
+    for name, part in matrix.groupby("candidate", sort=False):
+        row = _lowest(part)
+        if row is not None:
+            out[str(name)] = str(row["domain"])
+    return out
+
+
 def _loss(cells: pd.DataFrame) -> dict[str, Any]:
     significant = cells[cells["significant"]]
     out: dict[str, Any] = {"loss": 0.0, "loss_ci_low": np.nan, "loss_ci_high": np.nan, "loss_domain": None,
                            "loss_evidence": None, "n_significant_losses": len(significant),
                            "worst_domain": None, "worst_delta": np.nan}
-    if len(significant):
-        worst = significant.iloc[int(np.argmin(significant["delta"].to_numpy(np.float64)))]
+    worst = _lowest(significant)
+    if worst is not None:
         out.update(loss=float(worst["delta"]), loss_ci_low=float(worst["ci_low"]),
                    loss_ci_high=float(worst["ci_high"]), loss_domain=str(worst["domain"]),
                    loss_evidence=str(worst["evidence"]))
-    known = cells.dropna(subset=["delta"])
-    if len(known):
-        worst_any = known.iloc[int(np.argmin(known["delta"].to_numpy(np.float64)))]
+    worst_any = _lowest(cells)
+    if worst_any is not None:
         out.update(worst_domain=str(worst_any["domain"]), worst_delta=float(worst_any["delta"]))
     return out
+
+
+def probe_gains(runs: Mapping[str, Comparison]) -> pd.DataFrame:
+    """Per candidate that has a compositional probe and per edit rule (and ``all``), all domains pooled:
+    ``candidate``, ``rule``, ``n_pairs`` and the Δ of the share of pairs ranked right with its CI."""
+    columns = ["candidate", "rule", "n_pairs", "prefers_original_delta", "prefers_original_ci_low",
+               "prefers_original_ci_high"]
+    parts = [summary[summary["domain"] == "overall"].assign(candidate=name)[columns]
+             for name, run in runs.items() if (summary := run.tables.get("probe")) is not None]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
 
 def frontier(runs: Mapping[str, Comparison], targets: Sequence[str]) -> pd.DataFrame:

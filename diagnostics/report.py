@@ -193,12 +193,16 @@ login. Each review is bound to the run's content digest and is a row of the revi
 <th>justification</th><th>verdict then</th><th>run digest</th><th>row hash</th></tr>{rows}</table>"""
 
 
-def probe_table(summary: pd.DataFrame, *, domain: str = "overall") -> pd.DataFrame:
-    """One domain's compositional-probe cells as the app and the report show them: per edit rule, pairs,
-    share ranked right and mean cosine of original vs edit for both models, with Δ and its CI."""
-    part = summary[summary["domain"] == domain]
+def probe_table(summary: pd.DataFrame, *, domain: str | None = "overall") -> pd.DataFrame:
+    """Compositional-probe cells as the app and the report show them: for one ``domain``, a row per edit rule;
+    with ``domain=None``, a row per domain (all rules pooled). Pairs, share ranked right and mean cosine of
+    original vs edit for both models, with Δ and its CI."""
+    if domain is None:
+        part, label, by = summary[(summary["rule"] == "all") & (summary["domain"] != "overall")], "domain", "domain"
+    else:
+        part, label, by = summary[summary["domain"] == domain], "edit rule", "rule"
     return pd.DataFrame({
-        "edit rule": part["rule"], "pairs": part["n_pairs"],
+        label: part[by], "pairs": part["n_pairs"],
         "ranked right, base": part["prefers_original_base"], "ranked right, tuned": part["prefers_original_tuned"],
         "Δ ranked right": part["prefers_original_delta"],
         "CI": _ci(part["prefers_original_ci_low"], part["prefers_original_ci_high"]),

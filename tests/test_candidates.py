@@ -114,6 +114,13 @@ def test_the_set_saves_reopens_and_gates(sample: tuple[Dataset, Embeddings, Embe
     assert set(doc["candidates"]) == {"tuned", "forgets"}
     assert doc["candidates"]["tuned"] == again.runs["tuned"].to_dict()  # today's per-run keys
     assert [row["candidate"] for row in doc["frontier"]] == ["tuned", "forgets"]
+    from diagnostics.frontier import worst_domains
+
+    matrix = again.matrix()
+    for name, domain in worst_domains(matrix).items():
+        part = matrix[matrix["candidate"] == name]
+        assert part.set_index("domain").loc[domain, "delta"] == part["delta"].min()
+    assert worst_domains(matrix)["forgets"] != TARGET
     with pytest.raises(InputError, match="not a candidate"):
         again.gate("nope")
     with pytest.raises(InputError, match="not in the dataset"):
@@ -234,6 +241,11 @@ def test_the_probe_runs_with_models_and_is_the_compositional_gain(probed) -> Non
     assert doc["n_pairs"] == len(pairs)
     assert doc["domains"]["overall"]["all"]["prefers_original"]["delta"] == pytest.approx(
         overall["prefers_original_delta"])
+    from diagnostics.frontier import probe_gains
+
+    gains = probe_gains({"tuned": probed}).set_index("rule")
+    assert gains.loc["all", "prefers_original_delta"] == overall["prefers_original_delta"]
+    assert set(gains.index) == {*EDIT_RULES, "all"}
     table = frontier({"tuned": probed}, [PROBE_TARGET]).iloc[0]
     assert table["gain"] == pytest.approx(overall["prefers_original_delta"]) and table["gain_evidence"] == "probe"
     assert table["n_gain"] == len(pairs)

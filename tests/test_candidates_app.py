@@ -9,7 +9,7 @@ from _runs import CANDIDATE_TARGET, candidate_set
 from streamlit.testing.v1 import AppTest
 
 from diagnostics.candidates import load_candidate_set
-from ui.data import open_run, open_set
+from ui.data import open_run, open_set, set_frontier
 from ui.safe import escape_markdown
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -19,6 +19,7 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 def _fresh_caches() -> None:
     open_run.clear()
     open_set.clear()
+    set_frontier.clear()
 
 
 @pytest.fixture
@@ -74,6 +75,8 @@ def test_changing_the_targets_rewrites_the_url_and_the_frontier(set_id: str) -> 
     for name in made.runs:
         gain = next(c for c in shown.columns if c.startswith("gain Δ"))
         assert shown.loc[name, gain] == pytest.approx(expected.loc[name, "gain"])
+    at.multiselect[0].set_value([CANDIDATE_TARGET, "compositional"]).run()  # not both: the probe is shown
+    assert not at.exception and any("not both" in str(w.value) for w in at.warning)
     at.multiselect[0].set_value([]).run()
     assert "target" not in at.query_params and not at.exception
     assert any("Pick the target domains" in str(i.value) for i in at.info)
@@ -103,3 +106,24 @@ def test_the_load_page_lists_saved_sets_with_a_link_to_their_overview(set_id: st
     assert len(links) == 1
     assert links[0].proto.query_string == f"set={set_id}&target={CANDIDATE_TARGET}"
     assert escape_markdown("tuned, forgets, base") in links[0].proto.label
+
+
+def test_a_run_overview_shows_its_probe_beside_retrieval(_isolated_home: Path,
+                                                          tmp_path_factory: pytest.TempPathFactory) -> None:
+    from _runs import open_result, sample_run
+
+    from diagnostics.probe import EDIT_RULES
+
+    runs = _isolated_home / "runs"
+    run_id = sample_run(runs, tmp_path_factory.getbasetemp() / "run-cache")
+    summary = open_result(runs, run_id).tables["probe"]
+    at = _overview(run=run_id)
+    assert not at.exception
+    assert any(h.value == "Compositional sensitivity (probe)" for h in at.subheader)
+    tables = [d.value for d in at.dataframe if "edit rule" in d.value.columns]
+    assert len(tables) == 1 and list(tables[0]["edit rule"]) == [*EDIT_RULES, "all"]
+    overall = summary[(summary["domain"] == "overall") & (summary["rule"] == "all")].iloc[0]
+    assert tables[0].set_index("edit rule").loc["all", "Δ ranked right"] == pytest.approx(
+        overall["prefers_original_delta"])
+    per_domain = [d.value for d in at.dataframe if "domain" in d.value.columns and "Δ ranked right" in d.value.columns]
+    assert len(per_domain) == 1 and "overall" not in set(per_domain[0]["domain"])

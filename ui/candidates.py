@@ -7,15 +7,14 @@ one click from each candidate to its worst domain's queries or to its own Overvi
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from diagnostics import plots
 from diagnostics._validation import InputError, check_run_id
 from diagnostics.candidates import HOLM_FAMILY, CandidateSet
-from diagnostics.frontier import PROBE_TARGET
+from diagnostics.frontier import PROBE_TARGET, probe_gains, worst_domains
 from diagnostics.metrics import label
-from ui.data import open_set
+from ui.data import open_set, set_frontier
 from ui.safe import escape_markdown
 from ui.state import PAGES, raw_params, set_params, stop_page
 from ui.views import verdict_style
@@ -67,26 +66,21 @@ def _targets(made: CandidateSet) -> tuple[str, ...]:
 
 def _probe_beside(made: CandidateSet) -> None:
     """The compositional probe of each candidate, next to retrieval: the trade at a glance."""
-    rows = []
-    for name, run in made.runs.items():
-        summary = run.tables.get("probe")
-        if summary is None:
-            continue
-        cells = summary[summary["domain"] == "overall"].set_index("rule")
-        row = {"candidate": name}
-        for rule in cells.index:
-            lo, hi = cells.loc[rule, "prefers_original_ci_low"], cells.loc[rule, "prefers_original_ci_high"]
-            ci = f" [{lo:+.3f}, {hi:+.3f}]" if lo == lo else ""
-            row[f"Δ ranked right: {rule} ({int(cells.loc[rule, 'n_pairs'])})"] = (
-                f"{cells.loc[rule, 'prefers_original_delta']:+.3f}{ci}")
-        rows.append(row)
+    gains = probe_gains(made.runs)
     st.subheader("Compositional probe")
-    if not rows:
+    if not len(gains):
         st.caption("No candidate has a compositional probe: it needs the models, not only their vectors.")
         return
     st.caption("Per edit rule (pairs in brackets), Δ of the share of minimal pairs each candidate ranks right against "
                "the base, with its 95 % CI — the sensitivity a compositional fine-tune buys (docs/PROBE.md).")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    cells = gains.assign(
+        column=[f"Δ ranked right: {r} ({int(n)})" for r, n in zip(gains["rule"], gains["n_pairs"], strict=True)],
+        value=[f"{d:+.3f}" + (f" [{lo:+.3f}, {hi:+.3f}]" if lo == lo else "") for d, lo, hi in zip(
+            gains["prefers_original_delta"], gains["prefers_original_ci_low"], gains["prefers_original_ci_high"],
+            strict=True)])
+    shown = cells.pivot(index="candidate", columns="column", values="value").reindex(
+        index=list(dict.fromkeys(gains["candidate"])), columns=list(dict.fromkeys(cells["column"])))
+    st.dataframe(shown.reset_index(), hide_index=True, width="stretch")
 
 
 def candidates_overview(set_id: str) -> None:
@@ -97,18 +91,19 @@ def candidates_overview(set_id: str) -> None:
     base = next(iter(made.runs.values())).manifest["models"]
     st.text(f"Set {made.set_id} · {len(made.runs)} candidates against base {base.get('base')}")
     targets = _targets(made)
-    best = made.best(targets)
+    if PROBE_TARGET in targets and len(targets) > 1:
+        st.warning("The gain is measured on the compositional probe or on domains, not both: showing the probe.")
+        targets = (PROBE_TARGET,)
+    table = set_frontier(made.set_id, targets) if targets else None
+    best = made.best(targets, frontier=table)
     verdict = made.runs[best].verdict
     banner = {"PASS": st.success, "WARN": st.warning, "FAIL": st.error, "UNVERIFIED": st.info}[verdict]
     banner(escape_markdown(f"Best candidate: {best} ({verdict})"))
     st.caption("Best: the least severe verdict, then a candidate no other dominates, then the larger gain on the "
                "targets and the smaller loss elsewhere. " + HOLM_FAMILY + " Picking the best of several on the same "
                "queries is itself a selection: confirm a narrow gain on fresh queries.")
-    if PROBE_TARGET in targets and len(targets) > 1:
-        st.warning("The gain is measured on the compositional probe or on domains, not both: showing the probe.")
-        targets = (PROBE_TARGET,)
-    if targets:
-        table = made.frontier(targets)
+    matrix = made.matrix()
+    if table is not None:
         gain_label = ("Δ share of minimal pairs ranked right (compositional probe), 95 % CI"
                       if targets == (PROBE_TARGET,) else None)
         st.plotly_chart(plots.frontier_figure(table, metric=metric, targets=targets, gain_label=gain_label),
@@ -116,18 +111,15 @@ def candidates_overview(set_id: str) -> None:
         shown = table[_SHOWN].rename(columns={"gain": f"gain Δ {label(metric)}", "loss": "worst significant loss"})
         st.dataframe(shown.style.map(verdict_style, subset=["verdict"]).format(precision=3, na_rep="–"),
                      hide_index=True, width="stretch")
+        # where to look first: the worst domain outside the targets
+        worst = {str(c): str(d) for c, d in zip(table["candidate"], table["worst_domain"], strict=True) if d}
     else:
-        table = pd.DataFrame()
         st.info("Pick the target domains above: the frontier measures the gain there against the worst significant "
                 "loss everywhere else.")
-    matrix = made.matrix()
+        worst = worst_domains(matrix)
     st.plotly_chart(plots.candidates_heatmap(matrix, metric=metric), width="stretch")
     _probe_beside(made)
     st.subheader("Candidates")
-    worst = dict(zip(table["candidate"], table["worst_domain"], strict=True)) if len(table) else {}
-    if not worst:  # no targets: the worst domain over all domains
-        for name, part in matrix.dropna(subset=["delta"]).groupby("candidate", sort=False):
-            worst[str(name)] = str(part.sort_values("delta", kind="mergesort")["domain"].iloc[0])
     for name, run in made.runs.items():
         cols = st.columns([2, 3, 3])
         cols[0].text(f"{name}: {run.verdict}")

@@ -50,3 +50,9 @@ def open_run_tables(run_id: str, tables: tuple[str, ...]) -> Comparison:
 def open_set(set_id: str) -> CandidateSet:
     """A saved candidate set and every candidate's run, opened once per server."""
     return load_candidate_set(set_id)
+
+
+@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
+def set_frontier(set_id: str, targets: tuple[str, ...]) -> pd.DataFrame:
+    """The frontier of a saved set on ``targets`` (its paired bootstraps run once per choice of targets)."""
+    return open_set(set_id).frontier(targets)

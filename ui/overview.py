@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from diagnostics import plots
@@ -88,7 +87,7 @@ def probe_section(result: Comparison) -> None:
     st.subheader("Compositional sensitivity (probe)")
     summary = result.tables.get("probe")
     if summary is None:
-        status = str(result.manifest.get("params", {}).get("probe", {}).get("status", "no_models"))
+        status = str(result.manifest.get("params", {}).get("probe", {}).get("status", ""))
         st.caption(_PROBE_STATUS.get(status, "This run has no compositional probe (made before embdiff had one)."))
         return
     st.caption(
@@ -99,8 +98,5 @@ def probe_section(result: Comparison) -> None:
     )
     st.dataframe(probe_table(summary).style.format(precision=3, na_rep="–"), hide_index=True, width="stretch")
     with st.expander("Per domain"):
-        domains = [str(d) for d in summary["domain"].unique() if d != "overall"]
-        frame = pd.concat([probe_table(summary, domain=d).assign(domain=d) for d in domains], ignore_index=True)
-        frame = frame[frame["edit rule"] == "all"].drop(columns="edit rule")
-        st.dataframe(frame[["domain", *[c for c in frame.columns if c != "domain"]]].style.format(
-            precision=3, na_rep="–"), hide_index=True, width="stretch")
+        st.dataframe(probe_table(summary, domain=None).style.format(precision=3, na_rep="–"), hide_index=True,
+                     width="stretch")
