@@ -259,7 +259,12 @@ def _compare_candidates(args: argparse.Namespace, candidates: Sequence[Candidate
     made = compare_candidates(dataset, base, tuned, targets=args.target or (), k=args.k, config=config,
                               projection=not args.no_projection, progress=progress, query_prefix=args.query_prefix,
                               doc_prefix=args.doc_prefix)
-    chosen, verdict = made.gate(args.gate)  # an unknown --gate fails here, before anything is printed
+    if args.gate is not None:
+        made.gate(args.gate)  # an unknown --gate fails here, before anything is printed
+    table = made.frontier() if made.targets else None
+    best = made.best(frontier=table)
+    chosen = args.gate or best
+    verdict = made.runs[chosen].verdict
     for name, result in made.runs.items():
         print(f"candidate {name}  run {result.run_id}  verdict {result.verdict}")
         print(domain_table_text(result))
@@ -268,8 +273,8 @@ def _compare_candidates(args: argparse.Namespace, candidates: Sequence[Candidate
         print()
     if made.targets:
         print(f"frontier on {', '.join(made.targets)} ({made.metric}):")
-        print(frontier_text(made.frontier()))
-    print(f"set {made.set_id}  best {made.best()}  gate {chosen}  verdict {verdict}")
+        print(frontier_text(table))
+    print(f"set {made.set_id}  best {best}  gate {chosen}  verdict {verdict}")
     from diagnostics.candidates import HOLM_FAMILY
 
     print(f"  {HOLM_FAMILY}")
