@@ -346,6 +346,9 @@ def projection_map_data(points: pd.DataFrame, *, color_by: str = "domain", overl
     return data
 
 
+_LABEL_PLACES = ("top right", "bottom right", "top left", "bottom left", "middle right", "middle left")
+
+
 def frontier_figure(table: pd.DataFrame, *, metric: str = DEFAULT_METRIC, targets: Iterable[str] = (),
                     gain_label: str | None = None) -> go.Figure:
     """The gain-vs-forgetting frontier of :func:`diagnostics.frontier.frontier`: one point per candidate,
@@ -362,7 +365,9 @@ def frontier_figure(table: pd.DataFrame, *, metric: str = DEFAULT_METRIC, target
         dominated = known["dominated"].astype(bool).to_numpy()
         where = [f"in {d}" if d else "none significant" for d in known["loss_domain"].fillna("")]
         fig.add_trace(go.Scatter(
-            x=loss, y=gain, mode="markers+text", text=_safe(known["candidate"]), textposition="top center",
+            x=loss, y=gain, mode="markers+text", text=_safe(known["candidate"]),
+            # candidates often share a point (no significant loss: x = 0): their names go round it, not on top
+            textposition=[_LABEL_PLACES[i % len(_LABEL_PLACES)] for i in range(len(known))],
             marker={"size": 14, "color": ["white" if d else c for d, c in zip(dominated, colors, strict=True)],
                     "line": {"width": 2, "color": colors}},
             error_x={"type": "data", "symmetric": False, "array": loss_high, "arrayminus": loss_low},
@@ -375,6 +380,9 @@ def frontier_figure(table: pd.DataFrame, *, metric: str = DEFAULT_METRIC, target
                           "%{x:+.3f} %{customdata[2]}<br>dominated by %{customdata[3]}<extra></extra>",
             showlegend=False,
         ))
+        low = float(np.nanmin(np.append(loss - loss_low, 0.0)))
+        span = max(-low, 0.02)  # all at 0 (nothing significant): a narrow axis around 0, not plotly's ±1
+        fig.update_xaxes(range=[-1.15 * span, 0.25 * span])
     fig.add_vline(x=0, line_dash="dash", line_color="#888")
     fig.add_hline(y=0, line_dash="dash", line_color="#888")
     names = ", ".join(_safe(targets)) or "the targets"

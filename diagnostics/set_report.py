@@ -38,8 +38,7 @@ def set_html_report(made: CandidateSet, *, targets: Sequence[str] | None = None)
     front = ""
     if chosen:
         table = made.frontier(chosen)
-        gain_label = ("Δ share of minimal pairs ranked right (compositional probe), 95 % CI"
-                      if chosen == (PROBE_TARGET,) else None)
+        gain_label = "Δ ranked right (probe), 95 % CI" if chosen == (PROBE_TARGET,) else None
         figures.append(plots.frontier_figure(table, metric=metric, targets=chosen, gain_label=gain_label))
         front = f"<h2>Frontier on {e(', '.join(chosen))}</h2>{_table(table[_FRONTIER])}"
     figures.append(plots.candidates_heatmap(made.matrix(), metric=metric))

@@ -104,11 +104,12 @@ def candidates_overview(set_id: str) -> None:
                "queries is itself a selection: confirm a narrow gain on fresh queries.")
     matrix = made.matrix()
     if table is not None:
-        gain_label = ("Δ share of minimal pairs ranked right (compositional probe), 95 % CI"
-                      if targets == (PROBE_TARGET,) else None)
+        on_probe = targets == (PROBE_TARGET,)
+        gain_label = "Δ ranked right (probe), 95 % CI" if on_probe else None
         st.plotly_chart(plots.frontier_figure(table, metric=metric, targets=targets, gain_label=gain_label),
                         width="stretch")
-        shown = table[_SHOWN].rename(columns={"gain": f"gain Δ {label(metric)}", "loss": "worst significant loss"})
+        gain_name = "gain Δ ranked right (probe)" if on_probe else f"gain Δ {label(metric)}"
+        shown = table[_SHOWN].rename(columns={"gain": gain_name, "loss": "worst significant loss"})
         st.dataframe(shown.style.map(verdict_style, subset=["verdict"]).format(precision=3, na_rep="–"),
                      hide_index=True, width="stretch")
         # where to look first: the worst domain outside the targets
