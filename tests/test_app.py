@@ -17,6 +17,7 @@ from _runs import (
     most_changed_doc,
     most_regressed_query,
     open_result,
+    run_cache,
     sample_run,
     untrusted_run,
 )
@@ -57,7 +58,7 @@ def runs_dir(_isolated_home: Path) -> Path:
 
 @pytest.fixture
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.getbasetemp() / "run-cache"
+    return run_cache(tmp_path_factory)
 
 
 @pytest.fixture

@@ -42,6 +42,7 @@ from _runs import (
     most_changed_doc,
     most_regressed_query,
     open_result,
+    run_cache,
     sample_run,
     untrusted_run,
 )
@@ -57,7 +58,7 @@ EXCEPTION = '[data-testid="stException"]'
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.getbasetemp() / "run-cache"
+    return run_cache(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

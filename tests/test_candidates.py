@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from _runs import forgetting
+from _runs import forgetting, run_cache
 
 from diagnostics._validation import InputError, check_candidate_name
 from diagnostics.candidates import Candidate, compare_candidates, load_candidate_set, load_candidates
@@ -219,7 +219,7 @@ def probed(tmp_path_factory: pytest.TempPathFactory):
     from _runs import open_result, sample_run
 
     runs = tmp_path_factory.mktemp("probed-runs")
-    return open_result(runs, sample_run(runs, tmp_path_factory.getbasetemp() / "run-cache", projection=False))
+    return open_result(runs, sample_run(runs, run_cache(tmp_path_factory), projection=False))
 
 
 @pytest.mark.slow

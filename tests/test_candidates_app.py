@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _runs import CANDIDATE_TARGET, candidate_set
+from _runs import CANDIDATE_TARGET, candidate_set, run_cache
 from streamlit.testing.v1 import AppTest
 
 from diagnostics.candidates import load_candidate_set
@@ -24,7 +24,7 @@ def _fresh_caches() -> None:
 
 @pytest.fixture
 def set_id(_isolated_home: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return candidate_set(_isolated_home, tmp_path_factory.getbasetemp() / "run-cache")
+    return candidate_set(_isolated_home, run_cache(tmp_path_factory))
 
 
 def _overview(**params: str) -> AppTest:
@@ -115,7 +115,7 @@ def test_a_run_overview_shows_its_probe_beside_retrieval(_isolated_home: Path,
     from diagnostics.probe import EDIT_RULES
 
     runs = _isolated_home / "runs"
-    run_id = sample_run(runs, tmp_path_factory.getbasetemp() / "run-cache")
+    run_id = sample_run(runs, run_cache(tmp_path_factory))
     summary = open_result(runs, run_id).tables["probe"]
     at = _overview(run=run_id)
     assert not at.exception

@@ -34,7 +34,7 @@ from _browser import (
     stop_server,
     wait_idle,
 )
-from _runs import open_result, sample_run
+from _runs import open_result, run_cache, sample_run
 from playwright.sync_api import expect, sync_playwright
 
 from diagnostics.access import AccessDenied, Identity, load_policy
@@ -88,7 +88,7 @@ def _wait_for_discovery(issuer: str, process: subprocess.Popen[bytes], log: Path
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.getbasetemp() / "run-cache"
+    return run_cache(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

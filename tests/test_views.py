@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _runs import open_result, sample_run
+from _runs import open_result, run_cache, sample_run
 from streamlit.runtime.caching.cache_utils import CachedFunc
 
 import ui
@@ -33,7 +33,7 @@ def _fresh_caches() -> None:
 @pytest.fixture
 def sample(_isolated_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Comparison:
     runs = _isolated_home / "runs"
-    return open_result(runs, sample_run(runs, tmp_path_factory.getbasetemp() / "run-cache"))
+    return open_result(runs, sample_run(runs, run_cache(tmp_path_factory)))
 
 
 def _points(n: int = 40) -> pd.DataFrame:
