@@ -48,6 +48,27 @@ def _cache_directory(cache_dir: str | os.PathLike[str] | None, fingerprint: str)
     return root / fingerprint
 
 
+def _seed_directory(fingerprint: str) -> Path:
+    """Read-only encodings shipped with the bundled sample (``sample_data/encodings/<fingerprint>/``): what its
+    models give its known-item checks and compositional probe, so a first comparison of the sample encodes
+    nothing (``python -m sample_data.encodings`` writes them). Consulted after the cache, never written."""
+    from diagnostics._install import app_dir
+
+    return app_dir() / "sample_data" / "encodings" / fingerprint
+
+
+def _lookup_with_seed(directory: Path, fingerprint: str, wanted: set[bytes]
+                      ) -> tuple[dict[bytes, NDArray[np.float32]], int | None]:
+    """:func:`_lookup` in the cache, then what it misses in the sample's shipped encodings of the same model."""
+    found, dim = _lookup(directory, wanted)
+    if len(found) < len(wanted):
+        seeded, seed_dim = _lookup(_seed_directory(fingerprint), wanted - found.keys())
+        if seeded and dim in (None, seed_dim):
+            found.update(seeded)
+            dim = seed_dim
+    return found, dim
+
+
 def _chunk_dtype(dim: int) -> np.dtype[np.void]:
     return np.dtype([("key", np.uint8, (_KEY_BYTES,)), ("vec", "<f4", (dim,))])
 

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from diagnostics._validation import InputError, check_k
 from diagnostics.dataset import Dataset
-from diagnostics.encode_cache import _CHUNK_ROWS, _cache_directory, _compact, _lookup, _store, _text_key
+from diagnostics.encode_cache import _CHUNK_ROWS, _cache_directory, _compact, _lookup_with_seed, _store, _text_key
 from diagnostics.fingerprints import LazyModel, model_fingerprint
 from diagnostics.fingerprints import ModelSpec as ModelSpec
 from diagnostics.fingerprints import _file_digest as _file_digest
@@ -94,10 +94,11 @@ def _encode_cached(
     stage: str,
     cluster: RayCluster | None = None,
 ) -> NDArray[np.float32]:
-    directory = _cache_directory(cache_dir, handle.fingerprint())
+    fingerprint = handle.fingerprint()
+    directory = _cache_directory(cache_dir, fingerprint)
     keys = [_text_key(prefix, text) for text in texts]
     unique_keys = set(keys)
-    found, dim = _lookup(directory, unique_keys)
+    found, dim = _lookup_with_seed(directory, fingerprint, unique_keys)
     total = len(texts)
     position_counts: dict[bytes, int] = {}
     for key in keys:

@@ -354,3 +354,33 @@ def test_encode_dataset(base_model_path: str, model: SentenceTransformer, tmp_pa
         encode_dataset(broken, model)
     with pytest.raises(InputError, match="doc_prefix must be a string"):
         encode_dataset(_tiny_dataset(), model, doc_prefix=1)  # type: ignore[arg-type]
+
+
+def test_shipped_encodings_answer_after_the_cache_and_are_never_written(
+    model: SentenceTransformer, tmp_path: Path, spy: Spy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bundled sample's encodings (encode_cache._seed_directory) answer what the cache misses, read-only;
+    the cache wins where both hold a text; a shipped chunk of another dimension than the cache's is ignored."""
+    fingerprint = model_fingerprint(model)
+    seed_root = tmp_path / "seed"
+    monkeypatch.setattr(encode_cache, "_seed_directory", lambda fp: seed_root / fp)
+    marked = np.zeros(DIM, dtype=np.float32)
+    marked[0] = 1.0  # no model gives this vector: where it shows up, it came from the shipped chunk
+    keys = [encode_cache._text_key("", "shipped text"), encode_cache._text_key("", "cached text")]
+    encode_cache._store(seed_root / fingerprint, keys, np.stack([marked, marked]))
+    shipped_files = {p: p.read_bytes() for p in (seed_root / fingerprint).iterdir()}
+    cache = tmp_path / "cache"
+    cached = encode_texts(["cached text"], model, cache_dir=cache)  # the seed answers: nothing encoded yet
+    assert spy.encodes == [] and np.array_equal(cached[0], marked)
+    encode_cache._store(cache / fingerprint, [encode_cache._text_key("", "cached text")], -marked[None, :])
+    out = encode_texts(["shipped text", "new text", "cached text"], model, cache_dir=cache)
+    assert spy.encodes == [["new text"]]
+    np.testing.assert_array_equal(out[0], marked)
+    np.testing.assert_array_equal(out[2], -marked)  # the cache, not the shipped vector
+    assert {p: p.read_bytes() for p in (seed_root / fingerprint).iterdir()} == shipped_files
+    other = tmp_path / "seed-other"
+    monkeypatch.setattr(encode_cache, "_seed_directory", lambda fp: other / fp)
+    encode_cache._store(other / fingerprint, [encode_cache._text_key("", "odd text")], np.ones((1, 3), np.float32))
+    spy.reset()
+    odd = encode_texts(["odd text"], model, cache_dir=cache)
+    assert spy.encodes == [["odd text"]] and odd.shape == (1, DIM)

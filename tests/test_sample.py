@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,3 +95,34 @@ def test_the_sample_loads_with_both_models_that_made_its_vectors() -> None:
     assert tuned.model.model_id.endswith("tuned_adapter")
     vectors_only = load_sample(models=False)[2]
     assert vectors_only.model is None and np.array_equal(vectors_only.docs, tuned.docs)
+
+
+@pytest.mark.slow
+def test_the_shipped_encodings_cover_the_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first comparison of the sample on an empty cache encodes only the documents the consistency check
+    compares against the vector files: every known-item and probe text comes from sample_data/encodings,
+    and those vectors are what the models give (fails while they are stale: python -m sample_data.encodings)."""
+    from diagnostics.compare import compare
+    from diagnostics.encode_cache import _seed_directory, _text_key
+    from diagnostics.encoding import encode_texts
+    from sample_data.encodings import corpus_keys, new_keys
+
+    monkeypatch.setenv("EMBDIFF_CACHE", str(tmp_path / "cache"))
+    dataset, base, tuned = load_sample()
+    result = compare(dataset, base, tuned, projection=False)
+    assert len(result.tables["known_items"]) > 0 and len(result.tables["probe_pairs"]) > 0
+    written = new_keys(tmp_path / "cache")
+    assert set(written) == {base.model_fingerprint, tuned.model_fingerprint}
+    corpus = corpus_keys()
+    for fingerprint, keys in written.items():
+        assert keys <= corpus, f"{len(keys - corpus)} texts of {fingerprint[:12]} encoded beyond the corpus"
+        assert _seed_directory(fingerprint).is_dir()
+    # the shipped vectors are the model's: a few probe sentences encoded again, through the cache-less path
+    pairs = result.tables["probe_pairs"]
+    texts = sorted(set(pairs["original"]).union(pairs["edited"]))[:6]
+    assert base.model is not None
+    seeded = encode_texts(texts, base.model.spec, cache_dir=tmp_path / "cache")
+    fresh = base.model.get().encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    np.testing.assert_allclose(seeded, fresh, atol=1e-5)
+    written_after = new_keys(tmp_path / "cache")[base.model_fingerprint]
+    assert not written_after & {_text_key("", t) for t in texts}  # answered by the shipped encodings: nothing written
