@@ -82,12 +82,13 @@ def _print_table() -> None:
 
 
 def _knn_rows_for(dataset: Any, n_docs: int) -> np.ndarray:
-    from diagnostics.compare import DEFAULT_MAX_OVERLAP_DOCS
+    from diagnostics.compare import overlap_sample_size
     from diagnostics.neighbors import stratified_sample
 
-    if n_docs > DEFAULT_MAX_OVERLAP_DOCS:
+    cap = overlap_sample_size(n_docs, len(dataset.queries))
+    if n_docs > cap:
         domains = dataset.docs["domain"].to_numpy(object)
-        return stratified_sample(domains, max_items=DEFAULT_MAX_OVERLAP_DOCS, random_state=0)
+        return stratified_sample(domains, max_items=cap, random_state=0)
     return np.arange(n_docs, dtype=np.int64)
 
 

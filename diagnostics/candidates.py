@@ -27,7 +27,6 @@ from diagnostics import frontier as _frontier
 from diagnostics._home import embdiff_home
 from diagnostics._validation import InputError, check_candidate_name, check_run_id, short_error
 from diagnostics.compare import (
-    DEFAULT_MAX_OVERLAP_DOCS,
     DEFAULT_MAX_PROJECTION_POINTS,
     compare_inputs,
     load_side,
@@ -186,7 +185,7 @@ def compare_candidates(
     k: int = 10,
     config: Config | None = None,
     projection: bool = True,
-    max_overlap_docs: int = DEFAULT_MAX_OVERLAP_DOCS,
+    max_overlap_docs: int | None = None,
     max_projection_points: int = DEFAULT_MAX_PROJECTION_POINTS,
     progress: ProgressCallback | None = None,
     store: RunStore | None = None,

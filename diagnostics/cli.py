@@ -2,8 +2,8 @@
 
 * ``embdiff compare (--dataset PATH [--dataset PATH …] | --sample) [--base MODEL] [--base-vectors FILE]
   [--tuned MODEL] [--tuned-vectors FILE] [--k 10] [--split test] [--config FILE] [--json FILE]
-  [--no-projection] [--known-item-docs N] [--qrels-domain D …]`` — make and save a run, print its id
-  and the per-domain table. Each side needs a model, a vector file or both (then the vectors serve
+  [--no-projection] [--known-item-docs N] [--qrels-domain D …] [--max-overlap-docs N]`` — make and save a run
+  and print its id and the per-domain table. Each side needs a model, a vector file or both (then the vectors serve
   the corpus and the model encodes new text, after a check that it made them).
 * ``embdiff check`` — the same; exit 0 on PASS or WARN, 1 on FAIL, 2 on bad input, 3 when the worst
   verdict is UNVERIFIED (0 with ``--allow-unverified``).
@@ -89,6 +89,8 @@ def _add_compare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML file overriding the verdict thresholds")
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON")
     p.add_argument("--no-projection", action="store_true", help="skip the 2-D projection (faster)")
+    p.add_argument("--max-overlap-docs", metavar="N", default=None, help="neighborhoods of a stratified sample of "
+                   "N documents (default: sized to the query search; 20,000 below 50,000 documents)")
     p.add_argument("--query-prefix", default="", help="prefix for queries when encoding (e.g. 'query: ')")
     p.add_argument("--doc-prefix", default="", help="prefix for documents when encoding (e.g. 'passage: ')")
     p.add_argument("--known-item-docs", metavar="N", default=None,
@@ -111,6 +113,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     progress = _Progress()
     args.k = check_k(args.k)  # before any loading or encoding: a bad --k costs nothing
+    if args.max_overlap_docs is not None:
+        args.max_overlap_docs = check_k(args.max_overlap_docs, name="--max-overlap-docs", high=10**9)
     config = load_config(args.config)
     if args.known_item_docs is not None:
         docs = check_k(args.known_item_docs, name="--known-item-docs", low=0, high=1_000_000)
@@ -144,6 +148,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     result = compare_inputs(
         dataset, base, tuned, k=args.k, config=config, projection=not args.no_projection, progress=progress,
         query_prefix=args.query_prefix, doc_prefix=args.doc_prefix, cluster=getattr(args, "cluster", None),
+        max_overlap_docs=args.max_overlap_docs,
     )
     print(f"run {result.run_id}  verdict {result.verdict}")
     print(domain_table_text(result))
@@ -258,7 +263,7 @@ def _compare_candidates(args: argparse.Namespace, candidates: Sequence[Candidate
         print(f"warning: {warning}", file=sys.stderr)
     made = compare_candidates(dataset, base, tuned, targets=args.target or (), k=args.k, config=config,
                               projection=not args.no_projection, progress=progress, query_prefix=args.query_prefix,
-                              doc_prefix=args.doc_prefix)
+                              doc_prefix=args.doc_prefix, max_overlap_docs=args.max_overlap_docs)
     if args.gate is not None:
         made.gate(args.gate)  # an unknown --gate fails here, before anything is printed
     table = made.frontier() if made.targets else None

@@ -36,14 +36,39 @@ if TYPE_CHECKING:  # only with --ray (diagnostics.distributed imports Ray)
 
 _T = TypeVar("_T")
 
-__all__ = ["compare", "compare_inputs", "load_inputs", "load_side", "load_comparison", "ENGINE_VERSION"]
+__all__ = ["compare", "compare_inputs", "load_inputs", "load_side", "load_comparison", "overlap_sample_size",
+           "ENGINE_VERSION"]
 
 #: Part of every run id: "2" added the evidence of each verdict and the known-item checks, "3" the
 #: compositional probe.
 ENGINE_VERSION = "3"
 RETRIEVAL_DEPTH = stages.RETRIEVAL_DEPTH
 DEFAULT_MAX_OVERLAP_DOCS = 20_000
+#: The default overlap sample may always use this many similarity computations per space (sample x documents):
+#: below 50,000 documents every corpus keeps the 20,000-document sample.
+OVERLAP_SEARCH_BUDGET = 1_000_000_000
+#: ... and never has fewer documents than this (a few hundred per domain: the CI stays useful).
+MIN_OVERLAP_DOCS = 2_000
 DEFAULT_MAX_PROJECTION_POINTS = 20_000
+
+
+def overlap_sample_size(n_docs: int, n_queries: int, max_overlap_docs: int | None = None) -> int:
+    """How many documents get the neighborhood statistics (each one's k nearest among all documents).
+
+    ``max_overlap_docs`` given: that many (every document when the corpus is smaller). By default (``None``)
+    the sample costs at most half the query search: at most 20,000 documents, and no more than half the
+    number of queries, unless 10⁹ similarities per space (``OVERLAP_SEARCH_BUDGET``) or 2,000 documents allow
+    more. Each searched document costs what a query costs (one row against every document), so at a million
+    documents and 10,000 queries that is 5,000 documents, whose overlap comes with a CI per domain; below
+    50,000 documents it is always 20,000.
+
+    >>> overlap_sample_size(1_000_000, 10_000), overlap_sample_size(100_000, 10_000), overlap_sample_size(420, 156)
+    (5000, 10000, 20000)
+    """
+    if max_overlap_docs is not None:
+        return check_k(max_overlap_docs, name="max_overlap_docs", high=10**9)
+    affordable = max(n_queries // 2, OVERLAP_SEARCH_BUDGET // max(n_docs, 1), MIN_OVERLAP_DOCS)
+    return min(DEFAULT_MAX_OVERLAP_DOCS, affordable)
 
 
 def _noop(stage: str, done: int, total: int) -> None:
@@ -104,7 +129,7 @@ def compare(
     k: int = 10,
     config: Config | None = None,
     projection: bool = True,
-    max_overlap_docs: int = DEFAULT_MAX_OVERLAP_DOCS,
+    max_overlap_docs: int | None = None,
     max_projection_points: int = DEFAULT_MAX_PROJECTION_POINTS,
     progress: ProgressCallback | None = None,
     query_prefix: str = "",
@@ -125,10 +150,11 @@ def compare(
         Verdict thresholds and statistics settings; default :func:`load_config()`.
     projection : bool, default True
         Compute the aligned 2-D maps (the slowest stage).
-    max_overlap_docs : int, default 20000
+    max_overlap_docs : int, optional
         Above this many documents, neighborhood overlap comes from an exact kNN of a stratified
         sample of documents against the whole corpus (never approximate neighbors), reported with
-        the sample size and a bootstrap CI.
+        the sample size and a bootstrap CI. Default: sized to the query search
+        (:func:`overlap_sample_size`; 20,000 below 50,000 documents).
     max_projection_points : int, default 20000
         Stratified sample cap of the projection.
     progress : callable, optional
@@ -157,7 +183,7 @@ def _compare(
     k: int,
     config: Config | None,
     projection: bool,
-    max_overlap_docs: int,
+    max_overlap_docs: int | None,
     max_projection_points: int,
     progress: ProgressCallback | None,
     query_prefix: str,
@@ -177,6 +203,7 @@ def _compare(
     n_docs = len(dataset.docs)
     if n_docs < k + 1:
         raise InputError(f"the corpus has {n_docs} documents; k={k} needs at least {k + 1}")
+    max_overlap_docs = overlap_sample_size(n_docs, len(dataset.queries), max_overlap_docs)
     started = time.time()
     fingerprint = fingerprint or dataset.fingerprint()  # hashes every text: once, for the manifest and the run id
     timings: dict[str, float] = {}
@@ -302,7 +329,7 @@ def compare_inputs(
     k: int = 10,
     config: Config | None = None,
     projection: bool = True,
-    max_overlap_docs: int = DEFAULT_MAX_OVERLAP_DOCS,
+    max_overlap_docs: int | None = None,
     max_projection_points: int = DEFAULT_MAX_PROJECTION_POINTS,
     progress: ProgressCallback | None = None,
     store: RunStore | None = None,
@@ -325,6 +352,7 @@ def compare_inputs(
     store = store or RunStore()
     base, tuned = _fingerprinted(base), _fingerprinted(tuned)
     fingerprint = fingerprint or dataset.fingerprint()  # once: the run id here, the manifest in _compare
+    max_overlap_docs = overlap_sample_size(len(dataset.docs), len(dataset.queries), max_overlap_docs)
     run_id = run_id_for(_run_inputs(fingerprint, base, tuned, k=check_k(k), config=config,
                                     projection=projection,
                                     max_overlap_docs=max_overlap_docs,

@@ -254,6 +254,22 @@ def test_each_side_needs_a_model_or_vectors(capsys: pytest.CaptureFixture[str]) 
     assert "--sample brings its own models and vectors; drop --base" in capsys.readouterr().err
     assert main(["check", "--dataset", "a", "--base", "m", "--tuned", "n", "--known-item-docs", "-1"]) == 2
     assert "--known-item-docs must be a whole number from 0" in capsys.readouterr().err
+    assert main(["compare", "--dataset", "a", "--base", "m", "--tuned", "n", "--max-overlap-docs", "0"]) == 2
+    assert "--max-overlap-docs must be a whole number from 1" in capsys.readouterr().err
+
+
+def test_max_overlap_docs_sets_the_neighborhood_sample(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from diagnostics.sample import sample_paths
+
+    paths = sample_paths()
+    args = ["compare", "--dataset", str(paths.corpus), "--base-vectors", str(paths.base_vectors),
+            "--tuned-vectors", str(paths.tuned_vectors), "--no-projection", "--json", str(tmp_path / "r.json")]
+    assert main([*args, "--max-overlap-docs", "120"]) == 0
+    params = json.loads((tmp_path / "r.json").read_text())["params"]
+    assert (params["overlap_n"], params["overlap_sampled"], params["max_overlap_docs"]) == (120, True, 120)
+    assert main(args) == 0  # the default keeps every one of the sample's 420 documents
+    params = json.loads((tmp_path / "r.json").read_text())["params"]
+    assert (params["overlap_n"], params["overlap_sampled"], params["max_overlap_docs"]) == (420, False, 20_000)
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from diagnostics._validation import InputError
-from diagnostics.compare import compare, compare_inputs, load_inputs
+from diagnostics.compare import compare, compare_inputs, load_inputs, overlap_sample_size
 from diagnostics.config import load_config
 from diagnostics.dataset import Dataset
 from diagnostics.result import METRICS, Comparison
@@ -452,6 +452,19 @@ def test_overlap_on_a_stratified_sample_above_the_cap(data: tuple[Dataset, Embed
     assert per_doc.dropna(subset=["overlap"]).groupby("domain").size().to_dict() == {d: 20 for d in DOMAINS}
     assert result.arrays["nn_base"].shape == (100, 10)
     assert row(result, DEGRADED)["verdict"] == "FAIL"  # retrieval is never sampled
+
+
+def test_the_default_overlap_sample_is_sized_to_the_query_search() -> None:
+    # a searched document costs what a query costs: by default the sample stays within half the queries' search,
+    # unless 10^9 similarities per space or 2,000 documents allow more, and never above 20,000
+    assert overlap_sample_size(1_000_000, 10_000) == 5_000
+    assert overlap_sample_size(100_000, 10_000) == 10_000
+    assert overlap_sample_size(10_000_000, 300) == 2_000
+    assert overlap_sample_size(1_000_000, 100_000) == 20_000
+    assert all(overlap_sample_size(n, q) == 20_000 for n in (420, 25_000, 50_000) for q in (0, 156, 10_000))
+    assert overlap_sample_size(1_000_000, 10_000, 12_345) == 12_345  # given: exactly that
+    with pytest.raises(InputError, match="max_overlap_docs must be a whole number from 1"):
+        overlap_sample_size(10, 10, 0)
 
 
 # --------------------------------------------------------------------------------------------------
