@@ -39,7 +39,7 @@ top-k doc rows of the known-item checks, the known item at its own row) and ``ki
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +101,7 @@ class Comparison:
 
     run_id: str
     manifest: dict[str, Any]
-    tables: dict[str, pd.DataFrame]
+    tables: Mapping[str, pd.DataFrame]
     arrays: dict[str, NDArray[Any]] = field(default_factory=dict)
 
     @property
@@ -232,13 +232,44 @@ def save_comparison(result: Comparison, store: RunStore | None = None) -> Compar
     return _from_saved(saved)
 
 
+class _SavedTables(Mapping[str, pd.DataFrame]):
+    """The tables of a saved run, each read on first use and kept: opening a run of a million documents
+    reads none of its Parquet data (its documents' text alone takes seconds), so a page reads only what it
+    shows. Every table is checked at opening (there, its written size, a readable footer), so a damaged
+    run still fails when it is opened. Shared by sessions: two reading one table at once read it twice."""
+
+    def __init__(self, saved: SavedRun, names: Sequence[str]) -> None:
+        self._saved = saved
+        self._names = tuple(name for name in names if saved.has_table(name))
+        for name in self._names:
+            saved.check_table(name)
+        self._read: dict[str, pd.DataFrame] = {}
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        table = self._read.get(name)
+        if table is None:
+            if name not in self._names:
+                raise KeyError(name)
+            table = self._saved.table(name)
+            if name == "domains" and "evidence" not in table.columns:
+                table = _with_legacy_evidence(table, self._saved.manifest)
+            self._read[name] = table
+        return table
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+
 def _from_saved(saved: SavedRun, tables: Sequence[str] | None = None) -> Comparison:
     names = [name for name in (*TABLES, *OPTIONAL_TABLES) if tables is None or name in tables]
-    read = {name: saved.table(name) for name in names if saved.has_table(name)}
-    if "domains" in read and "evidence" not in read["domains"].columns:
-        read["domains"] = _with_legacy_evidence(read["domains"], saved.manifest)
     arrays = {name: saved.array(name) for name in (*ARRAYS, *OPTIONAL_ARRAYS) if saved.has_array(name)}
-    return Comparison(run_id=saved.run_id, manifest=saved.manifest, tables=read, arrays=arrays)
+    return Comparison(run_id=saved.run_id, manifest=saved.manifest, tables=_SavedTables(saved, names), arrays=arrays)
 
 
 def _with_legacy_evidence(domains: pd.DataFrame, manifest: dict[str, Any]) -> pd.DataFrame:

@@ -160,6 +160,17 @@ class SavedRun:
             ) from None
         return loaded
 
+    def check_table(self, name: str) -> None:
+        """Check table ``name`` without reading its data: there, of the size it was written with, and with a
+        readable Parquet footer (what :meth:`table` raises for a damaged file, raised at opening)."""
+        import pyarrow.parquet as pq
+
+        file = self._file("tables", name)
+        try:
+            pq.read_metadata(file)
+        except Exception as err:  # pyarrow raises many types for damaged files
+            raise RunCorruptError(f"run {self.run_id}: table {name!r} cannot be read ({type(err).__name__})") from None
+
     def table(self, name: str, *, columns: list[str] | None = None) -> pd.DataFrame:
         """Load table ``name`` (Parquet), optionally only some columns."""
         file = self._file("tables", name)
