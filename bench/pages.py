@@ -111,7 +111,7 @@ def _view_params(run_id: str) -> dict[str, dict[str, str]]:
     result = load_comparison(run_id, store=RunStore())
     worst = query_list(result).iloc[0]
     domain = str(result.manifest["dataset"]["domains"][1])
-    return {
+    views = {
         "load": {"run": run_id},
         "overview": {"run": run_id},
         "projection": {"run": run_id},
@@ -120,6 +120,9 @@ def _view_params(run_id: str) -> dict[str, dict[str, str]]:
         "collapse": {"run": run_id},
         "queries": {"run": run_id, "domain": str(worst["domain"]), "query": str(worst["query_id"]), "k": "20"},
     }
+    if "projection" not in result.tables:  # a --no-projection run (bench.scale): its page only says so
+        del views["projection ?color=overlap"]
+    return views
 
 
 def _check(at: Any, what: str) -> None:
@@ -168,7 +171,8 @@ def apptest_rows(run_id: str, *, reruns: int) -> None:
 
     ui.warmup.start_warmup = lambda: None  # type: ignore[assignment,return-value]
     timer = _ScriptTimer()
-    for label, params in _view_params(run_id).items():
+    params_by_label = _view_params(run_id)
+    for label, params in params_by_label.items():
         name = label.split(" ")[0]
         at = AppTest.from_file(APP, default_timeout=600)
         at.query_params.update(params)
@@ -188,8 +192,8 @@ def apptest_rows(run_id: str, *, reruns: int) -> None:
             row.script.append(script)
         ROWS.append(row)
         _print_row(row)
-        if " " in label:
-            continue
+        if " " in label or (name == "projection" and "projection ?color=overlap" not in params_by_label):
+            continue  # a --no-projection run's Projection page only says so: no controls
         controls = _controls(name)
         for control, apply in controls:
             crow = Row(f"{name}: {control}", note="view change: 1st builds, 2nd cached")
@@ -447,13 +451,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loads", type=int, default=4, help="projection loads in chromium (default 4)")
     parser.add_argument("--no-apptest", action="store_true")
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--run", default=None,
+                        help="time this saved run of --home instead of building the 100k one (bench.scale does)")
     args = parser.parse_args(argv)
     os.environ["EMBDIFF_HOME"] = str(args.home)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.chdir(REPO)
     t0 = time.perf_counter()
-    run_id = saved_run(args.home)
+    run_id = args.run or saved_run(args.home)
     print(f"run {run_id} under {args.home} ({time.perf_counter() - t0:.1f} s to build or reopen); "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}", flush=True)
     if not args.no_apptest:
