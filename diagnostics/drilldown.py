@@ -113,7 +113,9 @@ def most_changed_docs(result: Comparison, *, domain: str | None = None, n: int =
         per_doc = per_doc[per_doc["domain"] == domain]
     docs = result.tables["docs"]
     worst = per_doc.sort_values(["overlap", "doc_id"], kind="stable").head(n).copy()
-    worst["text"] = worst["doc_id"].map(dict(zip(docs["id"].astype(str), docs["text"], strict=True)))
+    ids = docs["id"].astype(str)
+    shown = docs.loc[ids.isin(set(worst["doc_id"].astype(str))).to_numpy(), ["id", "text"]]  # not a 1M-entry dict
+    worst["text"] = worst["doc_id"].map(dict(zip(shown["id"].astype(str), shown["text"], strict=True)))
     return worst.reset_index(drop=True)
 
 
