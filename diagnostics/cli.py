@@ -1,5 +1,8 @@
 """The ``embdiff`` command line.
 
+Why one module past ~500 lines: every subcommand's options and the handler that reads them sit side by side,
+so a flag is added, validated and passed on in one file; the work itself is in the engine's modules.
+
 * ``embdiff compare (--dataset PATH [--dataset PATH …] | --sample) [--base MODEL] [--base-vectors FILE]
   [--tuned MODEL] [--tuned-vectors FILE] [--k 10] [--split test] [--config FILE] [--json FILE]
   [--no-projection] [--known-item-docs N] [--qrels-domain D …] [--max-overlap-docs N]`` — make and save a run
