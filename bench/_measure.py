@@ -21,6 +21,16 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def hwm_mb() -> float:
+    """Peak RSS of this process so far as the kernel keeps it (``VmHWM``), in MB. Unlike ``ru_maxrss``, a child
+    does not start from its parent's peak (Linux carries that across fork and exec)."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def max_rss_mb() -> float:
     """Peak RSS of the whole process so far, ``getrusage(RUSAGE_SELF).ru_maxrss`` (kB on Linux), in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

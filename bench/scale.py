@@ -40,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from bench._measure import hwm_mb, rss_mb
+
 REPO = Path(__file__).resolve().parents[1]
 N_DOMAINS = 10
 DEPTH = 100
@@ -100,19 +102,6 @@ def _child_floor(work: Path, n_docs: int) -> None:
 
 # ------------------------------------------------------------------------------------------ command
 
-def _status_mb(field: str = "VmRSS") -> float:
-    """``VmRSS`` (now) or ``VmHWM`` (the kernel's high-water mark so far) of this process, in MB."""
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _rss_mb() -> float:
-    return _status_mb("VmRSS")
-
-
 def _child_cli(argv: list[str]) -> None:
     """``embdiff compare`` through the CLI's own ``main``, with each stage's wall time and peak RSS."""
     import importlib
@@ -122,24 +111,24 @@ def _child_cli(argv: list[str]) -> None:
     compare_module = importlib.import_module("diagnostics.compare")  # the package's `compare` is the function
 
     stages: list[dict[str, Any]] = []
-    current = {"name": "read", "t0": time.perf_counter(), "peak": _rss_mb(), "hwm": _status_mb("VmHWM")}
+    current = {"name": "read", "t0": time.perf_counter(), "peak": rss_mb(), "hwm": hwm_mb()}
     lock = threading.Lock()
 
     def switch(name: str) -> None:
         with lock:
             if name == current["name"]:
                 return
-            now, hwm = time.perf_counter(), _status_mb("VmHWM")
+            now, hwm = time.perf_counter(), hwm_mb()
             # the sampler needs the GIL; a peak the kernel saw while a stage held it shows in VmHWM
             peak = max(current["peak"], hwm) if hwm > current["hwm"] else current["peak"]
             stages.append({"stage": current["name"], "seconds": now - current["t0"], "peak_mb": peak})
-            current.update(name=name, t0=now, peak=_rss_mb(), hwm=hwm)
+            current.update(name=name, t0=now, peak=rss_mb(), hwm=hwm)
 
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
-            rss = _rss_mb()
+            rss = rss_mb()
             with lock:
                 current["peak"] = max(current["peak"], rss)
             stop.wait(0.02)
@@ -166,9 +155,8 @@ def _child_cli(argv: list[str]) -> None:
     switch("done")
     stop.set()
     thread.join()
-    # VmHWM, not ru_maxrss: a child's ru_maxrss starts from its parent's RSS at fork (Linux keeps the larger
-    # across exec), so it reported this script's own memory (8.8 GB holding the generated 1M inputs)
-    peak = _status_mb("VmHWM")
+    # VmHWM, not ru_maxrss: a child's ru_maxrss would report this script's own memory (8.8 GB at 1M)
+    peak = hwm_mb()
     print(json.dumps({"code": code, "seconds": seconds, "peak_mb": peak, "stages": stages}))
 
 

@@ -5,7 +5,7 @@ Run with ``HF_HUB_OFFLINE=1 .venv/bin/python -m bench.throughput`` (options: ``-
 and on every core, so the per-core rate and how it scales on this machine are both on record:
 
 * **encoding**: all-MiniLM-L6-v2 (the bundled base, sentence-transformers, torch on the CPU) on real documents
-  (the six BEIR collections of ``../shared/data/beir``, else the bundled sample's documents) and on their
+  (scifact and cisi of ``../shared/data/beir``, else the bundled sample's documents) and on their
   queries, batch 32, the model loaded before the clock starts; texts per second;
 * **search**: FAISS flat inner product (what ``diagnostics.knn.exact_top_k`` calls), the exact top-100 of
   ``--queries`` random unit queries over ``--docs`` random unit 384-d documents; query-document similarities
@@ -27,16 +27,18 @@ DIM = 384
 DEPTH = 100
 
 
+#: Two of bench._inputs.BEIR_NAMES whose documents are abstracts (the others are titles or short passages).
+ENCODE_COLLECTIONS = ("scifact", "cisi")
+
+
 def _texts(n: int) -> tuple[list[str], list[str]]:
-    from bench._data import beir_root
+    from bench._inputs import BEIR_ROOT
     from diagnostics.dataset import load_dataset
     from diagnostics.encoding import document_texts
     from diagnostics.sample import sample_paths
 
-    root = beir_root()
-    names = ("scifact", "nfcorpus", "fiqa", "arguana", "scidocs", "cisi")
-    folders = [root / name for name in names if (root / name / "corpus.jsonl").is_file()]
-    dataset = load_dataset(folders[:2]) if folders else load_dataset(sample_paths().corpus)
+    folders = [BEIR_ROOT / name for name in ENCODE_COLLECTIONS if (BEIR_ROOT / name / "corpus.jsonl").is_file()]
+    dataset = load_dataset(folders) if folders else load_dataset(sample_paths().corpus)
     docs = dataset.docs.sample(n=min(n, len(dataset.docs)), random_state=0)
     queries = dataset.queries.sample(n=min(n, len(dataset.queries)), random_state=0)
     return document_texts(dataset, [dataset.docs.index.get_loc(i) for i in docs.index]), list(queries["text"])

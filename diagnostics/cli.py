@@ -110,14 +110,14 @@ def _add_compare_options(p: argparse.ArgumentParser) -> None:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from diagnostics.compare import compare_inputs, load_inputs
+    from diagnostics.compare import MAX_OVERLAP_DOCS_LIMIT, compare_inputs, load_inputs
     from diagnostics.config import load_config
     from diagnostics.report import check_output_path, domain_table_text, write_json
 
     progress = _Progress()
     args.k = check_k(args.k)  # before any loading or encoding: a bad --k costs nothing
     if args.max_overlap_docs is not None:
-        args.max_overlap_docs = check_k(args.max_overlap_docs, name="--max-overlap-docs", high=10**9)
+        args.max_overlap_docs = check_k(args.max_overlap_docs, name="--max-overlap-docs", high=MAX_OVERLAP_DOCS_LIMIT)
     config = load_config(args.config)
     if args.known_item_docs is not None:
         docs = check_k(args.known_item_docs, name="--known-item-docs", low=0, high=1_000_000)

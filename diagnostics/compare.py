@@ -49,6 +49,8 @@ DEFAULT_MAX_OVERLAP_DOCS = 20_000
 OVERLAP_SEARCH_BUDGET = 1_000_000_000
 #: ... and never has fewer documents than this (a few hundred per domain: the CI stays useful).
 MIN_OVERLAP_DOCS = 2_000
+#: The largest sample a caller may ask for.
+MAX_OVERLAP_DOCS_LIMIT = 10**9
 DEFAULT_MAX_PROJECTION_POINTS = 20_000
 
 
@@ -66,7 +68,7 @@ def overlap_sample_size(n_docs: int, n_queries: int, max_overlap_docs: int | Non
     (5000, 10000, 20000)
     """
     if max_overlap_docs is not None:
-        return check_k(max_overlap_docs, name="max_overlap_docs", high=10**9)
+        return check_k(max_overlap_docs, name="max_overlap_docs", high=MAX_OVERLAP_DOCS_LIMIT)
     affordable = max(n_queries // 2, OVERLAP_SEARCH_BUDGET // max(n_docs, 1), MIN_OVERLAP_DOCS)
     return min(DEFAULT_MAX_OVERLAP_DOCS, affordable)
 

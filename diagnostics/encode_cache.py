@@ -52,9 +52,9 @@ def _seed_directory(fingerprint: str) -> Path:
     """Read-only encodings shipped with the bundled sample (``sample_data/encodings/<fingerprint>/``): what its
     models give its known-item checks and compositional probe, so a first comparison of the sample encodes
     nothing (``python -m sample_data.encodings`` writes them). Consulted after the cache, never written."""
-    from diagnostics._install import app_dir
+    from diagnostics.sample import SAMPLE_ENCODINGS  # diagnostics.sample imports this module's users
 
-    return app_dir() / "sample_data" / "encodings" / fingerprint
+    return SAMPLE_ENCODINGS / fingerprint
 
 
 def _lookup_with_seed(directory: Path, fingerprint: str, wanted: set[bytes]

@@ -34,6 +34,8 @@ __all__ = [
 SAMPLE_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 SAMPLE_DIR = app_dir() / "sample_data"
+#: What the sample's models give its known-item checks and probe, per model fingerprint (sample_data.encodings).
+SAMPLE_ENCODINGS = SAMPLE_DIR / "encodings"
 
 
 @dataclass(frozen=True)

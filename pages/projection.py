@@ -8,9 +8,8 @@ import streamlit as st  # noqa: E402
 
 from ui.projection import controls, maps, selection_section  # noqa: E402
 from ui.state import require_run, stop_page  # noqa: E402
-from ui.views import PROJECTION_TABLES  # noqa: E402
 
-state, result = require_run(tables=PROJECTION_TABLES)  # a page reads only what it shows
+state, result = require_run()
 st.title("Projection")
 points = result.projection
 if points is None:

@@ -27,7 +27,7 @@ import numpy as np
 
 from diagnostics.encode_cache import _chunk_dtype, _chunk_paths, _read_chunk, _text_key
 from diagnostics.encoding import document_texts
-from diagnostics.sample import SAMPLE_DIR, load_sample
+from diagnostics.sample import SAMPLE_ENCODINGS, load_sample
 
 SEED_NAME = "chunk-seed.npy"
 
@@ -39,19 +39,24 @@ def corpus_keys() -> set[bytes]:
     return {_text_key("", text) for text in texts}
 
 
-def new_keys(cache: Path) -> dict[str, set[bytes]]:
-    """Every key written under ``cache``, per model fingerprint."""
-    out: dict[str, set[bytes]] = {}
+def cached_vectors(cache: Path) -> dict[str, dict[bytes, np.ndarray]]:
+    """Every vector written under ``cache``, by model fingerprint and key."""
+    out: dict[str, dict[bytes, np.ndarray]] = {}
     for directory in sorted(p for p in cache.iterdir() if p.is_dir()):
-        keys = out.setdefault(directory.name, set())
+        rows = out.setdefault(directory.name, {})
         for path in _chunk_paths(directory):
             records = _read_chunk(path)
-            if records is not None:
-                keys.update(row.tobytes() for row in records["key"])
+            for record in () if records is None else records:
+                rows.setdefault(record["key"].tobytes(), record["vec"])
     return out
 
 
-def build(target: Path = SAMPLE_DIR / "encodings") -> dict[str, int]:
+def new_keys(cache: Path) -> dict[str, set[bytes]]:
+    """Every key written under ``cache``, per model fingerprint."""
+    return {fingerprint: set(rows) for fingerprint, rows in cached_vectors(cache).items()}
+
+
+def build(target: Path = SAMPLE_ENCODINGS) -> dict[str, int]:
     """Compare the sample (no projection) against an empty cache, keep what was encoded beyond the corpus,
     write one chunk per model under ``target`` (replacing what was there); returns rows per fingerprint."""
     from diagnostics.compare import compare
@@ -62,39 +67,33 @@ def build(target: Path = SAMPLE_DIR / "encodings") -> dict[str, int]:
         old = os.environ.get("EMBDIFF_CACHE")
         os.environ["EMBDIFF_CACHE"] = str(cache)
         aside = Path(tmp) / "previous"  # the shipped encodings would answer every lookup: out of the way meanwhile
-        if target.is_dir():
-            shutil.move(target, aside)
+        if SAMPLE_ENCODINGS.is_dir():
+            shutil.move(SAMPLE_ENCODINGS, aside)
+        replaced = False
         try:
             dataset, base, tuned = load_sample()
             compare(dataset, base, tuned, projection=False)
-        except BaseException:
-            if aside.is_dir():
-                shutil.move(aside, target)
-            raise
+            replaced = target.resolve() == SAMPLE_ENCODINGS.resolve()
         finally:
+            if aside.is_dir() and not replaced:  # a failure, or written elsewhere: the shipped ones go back
+                shutil.move(aside, SAMPLE_ENCODINGS)
             if old is None:
                 os.environ.pop("EMBDIFF_CACHE", None)
             else:
                 os.environ["EMBDIFF_CACHE"] = old
         staged = Path(tmp) / "encodings"
         counts: dict[str, int] = {}
-        for directory in sorted(p for p in cache.iterdir() if p.is_dir()):
-            rows: dict[bytes, np.ndarray] = {}
-            for path in _chunk_paths(directory):
-                records = _read_chunk(path)
-                for record in () if records is None else records:
-                    key = record["key"].tobytes()
-                    if key not in skip:
-                        rows.setdefault(key, record["vec"])
+        for fingerprint, written in cached_vectors(cache).items():
+            rows = {key: vec for key, vec in written.items() if key not in skip}
             if not rows:
                 continue
             keys = sorted(rows)  # a stable file for the same vectors
             out = np.empty(len(keys), dtype=_chunk_dtype(len(rows[keys[0]])))
             out["key"] = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), -1)
             out["vec"] = np.stack([rows[k] for k in keys])
-            (staged / directory.name).mkdir(parents=True)
-            np.save(staged / directory.name / SEED_NAME, out, allow_pickle=False)
-            counts[directory.name] = len(keys)
+            (staged / fingerprint).mkdir(parents=True)
+            np.save(staged / fingerprint / SEED_NAME, out, allow_pickle=False)
+            counts[fingerprint] = len(keys)
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(staged, target)
     return counts

@@ -30,7 +30,7 @@ from diagnostics.result import METRICS, Comparison
 from diagnostics.reviews import ReviewStore
 from diagnostics.runs import RunStore
 from diagnostics.sample import sample_paths
-from ui.data import open_run, open_run_tables
+from ui.data import open_run
 from ui.exports import _export_html, export_csv, export_json
 from ui.safe import escape_markdown
 from ui.state import PAGES
@@ -47,7 +47,7 @@ LIVE_MARKUP = ("![t](", "](javascript:", "<img", "http://")
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> None:
     """Runs are cached per server process; every test opens its own copies."""
-    for cached in (open_run, open_run_tables, _export_html, export_json, export_csv):
+    for cached in (open_run, _export_html, export_json, export_csv):
         cached.clear()
 
 

@@ -19,14 +19,14 @@ from diagnostics import plots
 from diagnostics.drilldown import most_changed_docs
 from diagnostics.neighbors import stratified_sample
 from diagnostics.result import Comparison
-from ui.data import open_run, open_run_tables
+from ui.data import open_run
 from ui.projection_map import selected_rows
 from ui.views import changed_docs, overlap_figure, projection_map_view, projection_view
 
 
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> None:
-    for cached in (open_run, open_run_tables, projection_view, projection_map_view, overlap_figure, changed_docs):
+    for cached in (open_run, projection_view, projection_map_view, overlap_figure, changed_docs):
         cached.clear()
 
 

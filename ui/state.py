@@ -22,7 +22,7 @@ from diagnostics._validation import InputError, check_k, check_run_id, is_run_id
 from diagnostics.result import Comparison
 from diagnostics.runs import RunCorruptError
 from ui.auth import account_box
-from ui.data import open_run, open_run_tables
+from ui.data import open_run
 from ui.safe import escape_markdown
 
 PARAMS = ("run", "domain", "query", "k", "color", "source", "a", "b", "set", "target")
@@ -114,18 +114,16 @@ def view() -> View:
     return View(run_id=run_id, domain=raw.get("domain"), query=raw.get("query"), k=k, color=color, source=source)
 
 
-def require_run(*, tables: tuple[str, ...] | None = None) -> tuple[View, Comparison]:
-    """The current run, or a message (no run / unknown / damaged) and stop.
-
-    ``tables``: open only those tables of the run (see :func:`ui.data.open_run_tables`).
-    """
+def require_run() -> tuple[View, Comparison]:
+    """The current run, or a message (no run / unknown / damaged) and stop. Its tables are read when first
+    used, so a page reads only what it shows."""
     state = view()
     if state.run_id is None:
         st.info("No run selected. Open the bundled sample or make a comparison on the Load page.")
         st.page_link(PAGES["load"][0], label="Go to Load", query_params={})
         stop_page()
     try:
-        result = open_run(state.run_id) if tables is None else open_run_tables(state.run_id, tables)
+        result = open_run(state.run_id)
     except RunCorruptError as err:
         st.error(escape_markdown(f"{err}. Other runs are not affected."))
         stop_page()

@@ -19,11 +19,9 @@ from diagnostics import plots
 from diagnostics.drilldown import most_changed_docs
 from diagnostics.metrics import DEFAULT_METRIC
 from diagnostics.neighbors import stratified_sample
-from ui.data import open_run, open_run_tables
+from ui.data import open_run
 
 _TTL = 3600
-#: What the Projection page reads of a run.
-PROJECTION_TABLES = ("projection",)
 
 
 @st.cache_resource(max_entries=6, ttl=_TTL, show_spinner="Drawing the maps…")
@@ -51,7 +49,7 @@ def projection_map_view(
 
 
 def _shown_points(run_id: str, *, color: str, cap: int, domain: str | None) -> pd.DataFrame:
-    points = open_run_tables(run_id, PROJECTION_TABLES).projection
+    points = open_run(run_id).projection
     if points is None:
         raise ValueError(f"run {run_id} has no projection")
     if cap < len(points):
