@@ -85,6 +85,10 @@ _ROLES = ("base", "tuned")
 _PARQUET_ERRORS = (pa.ArrowException, OSError, ValueError)
 _NORM_BLOCK = 1024  # rows: float64 temporaries of a few MB, not a copy of the matrix
 _READ_BATCH = 8192
+# Read buffer of a column chunk: Arrow then streams a row group's pages instead of loading the whole chunk.
+# A file written with pyarrow's defaults is one row group of up to 1Mi rows, so unbuffered the embedding
+# column of a 1M-document file (1.5 GB) was in memory beside the matrix it decodes into.
+_READ_BUFFER = 1 << 20
 
 PathLike = str | os.PathLike[str]
 
@@ -422,7 +426,7 @@ def _read_parquet_vectors(path: Path, *, label: str) -> tuple[list[str], list[st
             "in a column named 'embedding'"
         )
     try:
-        handle = pq.ParquetFile(path)
+        handle = pq.ParquetFile(path, buffer_size=_READ_BUFFER, pre_buffer=False)
     except _PARQUET_ERRORS as exc:
         raise InputError(
             f"{label} is not a readable Parquet file ({short_error(exc)}): it may be truncated or corrupt; "
