@@ -5,7 +5,8 @@ tables list them), :func:`label` (how people read a name) and :func:`check_metri
 is a function of :mod:`diagnostics.retrieval` (``ndcg_at_k``, ``recall_at_k``, ``reciprocal_rank_at_k``),
 its vectorised form in :func:`diagnostics.retrieval.retrieval_metrics`, and its one-relevant-document
 form in :func:`diagnostics.known_item.known_item_metrics`; ``tests/test_retrieval.py`` checks them
-against ranx. The verdict metric is ``[retrieval] metric`` of the config (default ``ndcg@10``).
+against trec_eval (pytrec_eval, as BEIR evaluates). The verdict metric is ``[retrieval] metric`` of the
+config (default ``ndcg@10``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Retrieval metrics and label-free signals: hand-computed cases, invariances, and ranx parity
-(synthetic graded judgements, and the CISI collection encoded with the real base model)."""
+"""Retrieval metrics and label-free signals: hand-computed cases, invariances, and trec_eval parity
+(pytrec_eval, the evaluator BEIR uses) on synthetic graded judgements and on the CISI collection encoded
+with the real base model."""
 
 from __future__ import annotations
 
@@ -176,12 +177,10 @@ def test_vectorised_metrics_equal_the_scalar_functions_on_random_graded_data() -
     assert checked > 50
 
 
-@pytest.mark.slow
-def test_graded_metrics_equal_ranx_on_synthetic_judgements() -> None:
-    ranx = pytest.importorskip("ranx")
+def test_graded_metrics_equal_trec_eval_on_synthetic_judgements() -> None:
     ds, ranking = _random_graded(seed=12)
     ours = retrieval_metrics(ds, ranking, metrics=METRICS).set_index("query_id")
-    reference = _ranx_per_query(ranx, ds, ranking, list(ours.index))
+    reference = _trec_eval_per_query(ds, ranking, list(ours.index))
     assert ds.qrels["score"].max() >= 3, "graded judgements must be present"
     for metric in METRICS:
         np.testing.assert_allclose(ours[metric].to_numpy(), reference[metric], atol=1e-6, rtol=0, err_msg=metric)
@@ -203,22 +202,32 @@ def _random_graded(seed: int) -> tuple[Dataset, np.ndarray]:
     return _dataset(doc_ids, queries, qrels), ranking
 
 
-def _ranx_per_query(ranx: object, ds: Dataset, ranking: np.ndarray, query_ids: list[str]) -> dict[str, np.ndarray]:
-    """ranx's per-query values; run scores strictly decrease with rank, so ranx keeps our order."""
-    qrels_dict: dict[str, dict[str, int]] = {}
+def _trec_eval_per_query(ds: Dataset, ranking: np.ndarray, query_ids: list[str]) -> dict[str, np.ndarray]:
+    """trec_eval's per-query values (pytrec_eval, as BEIR evaluates): ``ndcg_cut_10`` (linear gain),
+    ``recall_10``, ``recall_100``, and ``recip_rank`` of the run cut to its top 10 for MRR@10. Run scores
+    strictly decrease with rank, so trec_eval (which orders by score) keeps our order."""
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    qrels: dict[str, dict[str, int]] = {}
     for q, d, s in ds.qrels[["query_id", "doc_id", "score"]].itertuples(index=False):
         if q in query_ids:
-            qrels_dict.setdefault(q, {})[d] = max(int(s), qrels_dict.get(q, {}).get(d, 0))
+            qrels.setdefault(q, {})[d] = max(int(s), qrels.get(q, {}).get(d, 0))
     row_of = {q: i for i, q in enumerate(ds.queries["id"])}
     doc_ids = ds.docs["id"].to_numpy()
     depth = ranking.shape[1]
-    run_dict = {q: {str(doc_ids[j]): float(depth - r) for r, j in enumerate(ranking[row_of[q]])} for q in query_ids}
-    run = ranx.Run(run_dict)  # type: ignore[attr-defined]
-    ranx.evaluate(ranx.Qrels(qrels_dict), run, METRICS, return_mean=False)  # type: ignore[attr-defined]
-    return {m: np.array([run.scores[m][q] for q in query_ids]) for m in METRICS}
+
+    def run(cut: int) -> dict[str, dict[str, float]]:
+        return {q: {str(doc_ids[j]): float(depth - r) for r, j in enumerate(ranking[row_of[q]][:cut])}
+                for q in query_ids}
+
+    full = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.10,100"}).evaluate(run(depth))
+    top10 = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(run(10))
+    assert set(full) == set(top10) == set(query_ids), "trec_eval evaluates every judged query"
+    columns = {"ndcg@10": (full, "ndcg_cut_10"), "recall@10": (full, "recall_10"),
+               "recall@100": (full, "recall_100"), "mrr@10": (top10, "recip_rank")}
+    return {m: np.array([table[q][name] for q in query_ids]) for m, (table, name) in columns.items()}
 
 
-# --- ranx parity on a real collection with real base-model vectors -----------------------------------
+# --- trec_eval parity on a real collection with real base-model vectors -----------------------------------
 
 
 def _read_beir(directory: Path, domain: str) -> Dataset:
@@ -269,16 +278,15 @@ def cisi_base_vectors(
 
 
 @pytest.mark.slow
-def test_metrics_equal_ranx_on_cisi_with_real_base_model_vectors(
+def test_metrics_equal_trec_eval_on_cisi_with_real_base_model_vectors(
     cisi_dataset: Dataset, cisi_base_vectors: tuple[np.ndarray, np.ndarray]
 ) -> None:
-    ranx = pytest.importorskip("ranx")
     docs, queries = cisi_base_vectors
     assert docs.shape == (1460, 384) and queries.shape == (76, 384)
     ranking, scores = exact_top_k(queries, docs, k=100)
     ours = retrieval_metrics(cisi_dataset, ranking, metrics=METRICS)
     assert len(ours) == 76
-    reference = _ranx_per_query(ranx, cisi_dataset, ranking, ours["query_id"].tolist())
+    reference = _trec_eval_per_query(cisi_dataset, ranking, ours["query_id"].tolist())
     for metric in METRICS:
         np.testing.assert_allclose(ours[metric].to_numpy(), reference[metric], atol=1e-6, rtol=0, err_msg=metric)
     # real retrieval, not a degenerate ranking: the base model finds relevant documents
