@@ -263,6 +263,33 @@ def test_overview_records_a_review_and_shows_the_history(sample: Comparison) -> 
     assert list(again.dataframe[-1].value["decision"]) == ["reject"]
 
 
+def test_overview_draws_before_the_digest_check_ends_and_the_sign_off_after(sample: Comparison) -> None:
+    """A large run's files take seconds to hash: the verdict and evidence are drawn without waiting, and the
+    sign-off (form, status, history: all bound to the digest) appears only once the digest is known. The
+    server's one hashing thread is held busy here, so the run's check waits behind it."""
+    import threading
+
+    from ui.signoff import _digest_job, _hasher
+
+    _digest_job.clear()  # the sample's run id and file stamps are the same in every test's home
+    release = threading.Event()
+    busy = _hasher().submit(release.wait, 60)
+    try:
+        at = open_app("overview", run=sample.run_id)
+        assert_clean(at)
+        assert at.title[0].value == "Overview" and at.dataframe  # the verdict and the domains table
+        assert any("Checking the run's content digest" in i.value for i in at.info)
+        assert not at.form_submit_button and not [w for w in at.radio if w.label == "Decision"]
+        assert not [c for c in at.caption if "matches the one written with the run" in c.value]
+    finally:
+        release.set()
+    busy.result(timeout=60)
+    at = open_app("overview", run=sample.run_id)
+    assert not any("Checking the run's content digest" in i.value for i in at.info)
+    assert [c for c in at.caption if "matches the one written with the run" in c.value]
+    assert at.form_submit_button and [w for w in at.radio if w.label == "Decision"]
+
+
 def test_overview_review_without_reviewer_is_refused(sample: Comparison) -> None:
     at = open_app("overview", run=sample.run_id)
     at.form_submit_button[0].click().run()

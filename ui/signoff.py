@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as StillRunning
 
 import pandas as pd
 import streamlit as st
@@ -24,15 +26,32 @@ from ui.safe import escape_markdown
 __all__ = ["signoff_section"]
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def _digest_now(run_id: str, stamp: tuple[tuple[str, int, int], ...]) -> tuple[str, str]:
-    """(digest written with the run, digest of its files now); recomputed whenever a file changes."""
-    saved = RunStore().open(run_id)
-    return saved.digest, saved.current_digest()
+#: How long a page waits for the content-digest check before drawing the sign-off as pending: a run of the
+#: sample's size is hashed well within it; a 1M-document run (3 GB of document matrices) takes seconds, and
+#: the verdict and evidence above must not wait for it.
+DIGEST_WAIT_S = 0.3
+
+
+@st.cache_resource(max_entries=1)
+def _hasher() -> ThreadPoolExecutor:
+    """One background thread per server for content-digest checks (they read whole runs from disk)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="embdiff-digest")
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _digest_job(run_id: str, stamp: tuple[tuple[str, int, int], ...]) -> Future[tuple[str, str]]:
+    """(digest written with the run, digest of its files now), computed once per server and file stamp in the
+    background; a changed file (size or modification time) is a new stamp, so it is hashed again."""
+
+    def digests() -> tuple[str, str]:
+        saved = RunStore().open(run_id)
+        return saved.digest, saved.current_digest()
+
+    return _hasher().submit(digests)
 
 
 def _stamp(run_id: str) -> tuple[tuple[str, int, int], ...]:
-    """Name, size and modification time of every file of the run: the cache key of :func:`_digest_now`."""
+    """Name, size and modification time of every file of the run: the cache key of :func:`_digest_job`."""
     root = RunStore().path(run_id)
     stamps = []
     for dirpath, _, files in os.walk(root):
@@ -40,6 +59,20 @@ def _stamp(run_id: str) -> tuple[tuple[str, int, int], ...]:
             st_ = os.stat(os.path.join(dirpath, name))
             stamps.append((os.path.relpath(os.path.join(dirpath, name), root), st_.st_size, st_.st_mtime_ns))
     return tuple(sorted(stamps))
+
+
+def _size(run_id: str) -> int:
+    return sum(size for _, size, _ in _stamp(run_id))
+
+
+@st.fragment(run_every=0.5)
+def _pending(job: Future[tuple[str, str]], size: int) -> None:
+    """The sign-off while the run's files are still being hashed: reviews are bound to the digest, so the form,
+    the status and the history wait for it; the whole page is drawn again once it is known."""
+    if job.done():
+        st.rerun()
+    st.info(f"Checking the run's content digest ({size / 1e9:.1f} GB on disk) against the one written with it; "
+            "the review form and history appear when it is done.", icon="⏳")
 
 
 def _bound(digest: str, now: str) -> str:
@@ -52,7 +85,12 @@ def signoff_section(run_id: str, verdict: str) -> None:
     identity = current_identity()
     store = ReviewStore(policy=policy)
 
-    written, now = _digest_now(run_id, _stamp(run_id))
+    job = _digest_job(run_id, _stamp(run_id))
+    try:
+        written, now = job.result(timeout=DIGEST_WAIT_S)
+    except StillRunning:
+        _pending(job, _size(run_id))
+        return
     if written == now:
         st.caption(f"Run content digest {now[:16]}… matches the one written with the run.")
     else:
