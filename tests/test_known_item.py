@@ -342,7 +342,11 @@ class PlantedModel:
         return out
 
     def encode(self, texts: list[str], **kwargs: object) -> np.ndarray:
-        return self.transform(np.asarray(self.base.encode(texts, **kwargs), dtype=np.float32), list(texts))  # type: ignore[attr-defined]
+        """The base model's vectors, damaged. They come through embdiff's encoding cache: the base side's run
+        encoded the same texts already, so the planted run loads them instead of encoding them again."""
+        from diagnostics.encoding import encode_texts
+
+        return self.transform(encode_texts(list(texts), self.base), list(texts))  # type: ignore[arg-type]
 
     def state_dict(self) -> dict[str, object]:  # what LazyModel hashes for a model held in memory
         import torch
