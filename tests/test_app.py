@@ -263,13 +263,19 @@ def test_overview_records_a_review_and_shows_the_history(sample: Comparison) -> 
     assert list(again.dataframe[-1].value["decision"]) == ["reject"]
 
 
-def test_overview_draws_before_the_digest_check_ends_and_the_sign_off_after(sample: Comparison) -> None:
+def test_overview_draws_before_the_digest_check_ends_and_the_sign_off_after(
+    sample: Comparison, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A large run's files take seconds to hash: the verdict and evidence are drawn without waiting, and the
     sign-off (form, status, history: all bound to the digest) appears only once the digest is known. The
-    server's one hashing thread is held busy here, so the run's check waits behind it."""
+    sample's run is counted as large here, and the server's one hashing thread is held busy, so the run's check
+    waits behind it."""
     import threading
 
+    from ui import signoff
     from ui.signoff import _digest_job, _hasher
+
+    monkeypatch.setattr(signoff, "SYNC_DIGEST_BYTES", 0)
 
     _digest_job.clear()  # the sample's run id and file stamps are the same in every test's home
     release = threading.Event()

@@ -26,10 +26,10 @@ from ui.safe import escape_markdown
 __all__ = ["signoff_section"]
 
 
-#: How long a page waits for the content-digest check before drawing the sign-off as pending: a run of the
-#: sample's size is hashed well within it; a 1M-document run (3 GB of document matrices) takes seconds, and
-#: the verdict and evidence above must not wait for it.
-DIGEST_WAIT_S = 0.3
+#: Runs up to this size on disk are hashed before the sign-off is drawn (about a quarter of a second; the sample's
+#: run is 30 MB). A larger run is hashed in the background and the page does not wait: a 1M-document run holds
+#: 3 GB of document matrices, seconds of hashing that the verdict and evidence above must not wait for.
+SYNC_DIGEST_BYTES = 256 * 2**20
 
 
 @st.cache_resource(max_entries=1)
@@ -61,10 +61,6 @@ def _stamp(run_id: str) -> tuple[tuple[str, int, int], ...]:
     return tuple(sorted(stamps))
 
 
-def _size(run_id: str) -> int:
-    return sum(size for _, size, _ in _stamp(run_id))
-
-
 @st.fragment(run_every=0.5)
 def _pending(job: Future[tuple[str, str]], size: int) -> None:
     """The sign-off while the run's files are still being hashed: reviews are bound to the digest, so the form,
@@ -72,7 +68,7 @@ def _pending(job: Future[tuple[str, str]], size: int) -> None:
     if job.done():
         st.rerun()
     st.info(f"Checking the run's content digest ({size / 1e9:.1f} GB on disk) against the one written with it; "
-            "the review form and history appear when it is done.", icon="⏳")
+            "the review form and history appear when it is done.", icon=":material/hourglass_top:")
 
 
 def _bound(digest: str, now: str) -> str:
@@ -85,12 +81,17 @@ def signoff_section(run_id: str, verdict: str) -> None:
     identity = current_identity()
     store = ReviewStore(policy=policy)
 
-    job = _digest_job(run_id, _stamp(run_id))
+    stamp = _stamp(run_id)
+    job = _digest_job(run_id, stamp)
+    size = sum(size for _, size, _ in stamp)
     try:
-        written, now = job.result(timeout=DIGEST_WAIT_S)
+        written, now = job.result(timeout=None if size <= SYNC_DIGEST_BYTES else 0)
     except StillRunning:
-        _pending(job, _size(run_id))
+        _pending(job, size)
         return
+    except Exception:
+        _digest_job.clear(run_id, stamp)  # a failed check is not kept: the next page run hashes again
+        raise
     if written == now:
         st.caption(f"Run content digest {now[:16]}… matches the one written with the run.")
     else:
