@@ -268,18 +268,22 @@ def test_overview_draws_before_the_digest_check_ends_and_the_sign_off_after(
 ) -> None:
     """A large run's files take seconds to hash: the verdict and evidence are drawn without waiting, and the
     sign-off (form, status, history: all bound to the digest) appears only once the digest is known. The
-    sample's run is counted as large here, and the server's one hashing thread is held busy, so the run's check
-    waits behind it."""
+    sample's run is counted as large here, and its hashing waits for a signal, so the page sees it unfinished."""
     import threading
 
     from ui import signoff
-    from ui.signoff import _digest_job, _hasher
+    from ui.signoff import _digest_job, _stamp
+
+    release = threading.Event()
+    hashed = signoff._digests
+
+    def held(root: str, run_id: str) -> tuple[str, str]:
+        release.wait(60)
+        return hashed(root, run_id)
 
     monkeypatch.setattr(signoff, "SYNC_DIGEST_BYTES", 0)
-
+    monkeypatch.setattr(signoff, "_digests", held)
     _digest_job.clear()  # the sample's run id and file stamps are the same in every test's home
-    release = threading.Event()
-    busy = _hasher().submit(release.wait, 60)
     try:
         at = open_app("overview", run=sample.run_id)
         assert_clean(at)
@@ -289,7 +293,7 @@ def test_overview_draws_before_the_digest_check_ends_and_the_sign_off_after(
         assert not [c for c in at.caption if "matches the one written with the run" in c.value]
     finally:
         release.set()
-    busy.result(timeout=60)
+    _digest_job(str(RunStore().root), sample.run_id, _stamp(sample.run_id)).result(timeout=60)
     at = open_app("overview", run=sample.run_id)
     assert not any("Checking the run's content digest" in i.value for i in at.info)
     assert [c for c in at.caption if "matches the one written with the run" in c.value]

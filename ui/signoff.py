@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as StillRunning
+import queue
+import threading
+from concurrent.futures import Future
 
 import pandas as pd
 import streamlit as st
@@ -26,32 +27,68 @@ from ui.safe import escape_markdown
 __all__ = ["signoff_section"]
 
 
-#: Runs up to this size on disk are hashed before the sign-off is drawn (about a quarter of a second; the sample's
-#: run is 30 MB). A larger run is hashed in the background and the page does not wait: a 1M-document run holds
-#: 3 GB of document matrices, seconds of hashing that the verdict and evidence above must not wait for.
+#: Runs up to this size on disk are hashed by the page itself before the sign-off is drawn (about a quarter of a
+#: second; the sample's run is 30 MB). A larger run is hashed in the background and the page does not wait: a
+#: 1M-document run holds 3 GB of document matrices, seconds of hashing that the verdict and evidence above must
+#: not wait for.
 SYNC_DIGEST_BYTES = 256 * 2**20
+
+Stamp = tuple[tuple[str, int, int], ...]
+
+
+def _digests(root: str, run_id: str) -> tuple[str, str]:
+    """(digest written with the run, digest of its files now)."""
+    saved = RunStore(root).open(run_id)
+    return saved.digest, saved.current_digest()
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _digest_now(root: str, run_id: str, stamp: Stamp) -> tuple[str, str]:
+    """:func:`_digests` of a small run, in the page's thread; recomputed whenever a file changes (``stamp``)."""
+    return _digests(root, run_id)
+
+
+class _Hasher:
+    """One daemon thread per server hashing large runs in turn (they read whole runs from disk). A daemon, not a
+    ThreadPoolExecutor: stopping the server must not wait for the files still queued."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Future[tuple[str, str]], str, str]] = queue.SimpleQueue()
+        threading.Thread(target=self._work, name="embdiff-digest", daemon=True).start()
+
+    def submit(self, root: str, run_id: str) -> Future[tuple[str, str]]:
+        job: Future[tuple[str, str]] = Future()
+        self._jobs.put((job, root, run_id))
+        return job
+
+    def _work(self) -> None:
+        while True:
+            job, root, run_id = self._jobs.get()
+            if job.set_running_or_notify_cancel():
+                try:
+                    job.set_result(_digests(root, run_id))
+                except BaseException as exc:  # noqa: BLE001  # handed to the page that waits for it
+                    job.set_exception(exc)
 
 
 @st.cache_resource(max_entries=1)
-def _hasher() -> ThreadPoolExecutor:
-    """One background thread per server for content-digest checks (they read whole runs from disk)."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="embdiff-digest")
+def _hasher() -> _Hasher:
+    return _Hasher()
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
-def _digest_job(run_id: str, stamp: tuple[tuple[str, int, int], ...]) -> Future[tuple[str, str]]:
-    """(digest written with the run, digest of its files now), computed once per server and file stamp in the
-    background; a changed file (size or modification time) is a new stamp, so it is hashed again."""
-
-    def digests() -> tuple[str, str]:
-        saved = RunStore().open(run_id)
-        return saved.digest, saved.current_digest()
-
-    return _hasher().submit(digests)
+def _not_failed(job: Future[tuple[str, str]]) -> bool:
+    return not job.done() or job.exception() is None
 
 
-def _stamp(run_id: str) -> tuple[tuple[str, int, int], ...]:
-    """Name, size and modification time of every file of the run: the cache key of :func:`_digest_job`."""
+@st.cache_resource(max_entries=32, show_spinner=False, validate=_not_failed)
+def _digest_job(root: str, run_id: str, stamp: Stamp) -> Future[tuple[str, str]]:
+    """:func:`_digests` of a large run in the background, once per server, store and file stamp (a changed file
+    is a new stamp, hashed again); a failed check is not kept, the next page run submits it again."""
+    return _hasher().submit(root, run_id)
+
+
+def _stamp(run_id: str) -> Stamp:
+    """Name, size and modification time of every file of the run: the cache key of its digests."""
     root = RunStore().path(run_id)
     stamps = []
     for dirpath, _, files in os.walk(root):
@@ -81,17 +118,16 @@ def signoff_section(run_id: str, verdict: str) -> None:
     identity = current_identity()
     store = ReviewStore(policy=policy)
 
-    stamp = _stamp(run_id)
-    job = _digest_job(run_id, stamp)
+    root, stamp = str(RunStore().root), _stamp(run_id)
     size = sum(size for _, size, _ in stamp)
-    try:
-        written, now = job.result(timeout=None if size <= SYNC_DIGEST_BYTES else 0)
-    except StillRunning:
-        _pending(job, size)
-        return
-    except Exception:
-        _digest_job.clear(run_id, stamp)  # a failed check is not kept: the next page run hashes again
-        raise
+    if size <= SYNC_DIGEST_BYTES:
+        written, now = _digest_now(root, run_id, stamp)
+    else:
+        job = _digest_job(root, run_id, stamp)
+        if not job.done():
+            _pending(job, size)
+            return
+        written, now = job.result()
     if written == now:
         st.caption(f"Run content digest {now[:16]}… matches the one written with the run.")
     else:
