@@ -3,13 +3,15 @@ r"""Retrieval metrics per query (with qrels) and label-free retrieval signals (w
 Why one module past ~500 lines: each metric's formula and its conventions (below) sit next to its code,
 and the label-free signals use the same rank arrays; split, the conventions would be stated twice.
 
-Conventions, the same as ranx's and pytrec_eval's ``ndcg_cut`` / ``recall`` / ``recip_rank``:
+Conventions, those of trec_eval's ``ndcg_cut`` / ``recall`` / ``recip_rank`` (pytrec_eval, as BEIR evaluates;
+``tests/test_retrieval.py`` checks them) and ranx's, for integer grades, with one difference below:
 
 * a judgement with ``score > 0`` is relevant; its **gain is the graded score itself** (linear
   gain, Järvelin & Kekäläinen 2002), not :math:`2^{rel}-1`;
 * the recall denominator is every relevant judgement of the query, including judged documents that
   are missing from the corpus (they can never be retrieved);
-* a query with no relevant judgement is left out of the metrics (it would score 0 or undefined);
+* a query with no relevant judgement is left out of the metrics (trec_eval scores a query judged with
+  zeros only as 0 and counts it in its means; embdiff does not average such a query in);
 * **a document whose id equals the query's id is kept.** Documents and queries are separate id
   namespaces in embdiff (``"12"`` the query and ``"12"`` the document are unrelated records, as in
   CISI or CACM), so BEIR's ``ignore_identical_ids`` is *not* applied. A corpus that really contains

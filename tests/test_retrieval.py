@@ -205,8 +205,9 @@ def _random_graded(seed: int) -> tuple[Dataset, np.ndarray]:
 def _trec_eval_per_query(ds: Dataset, ranking: np.ndarray, query_ids: list[str]) -> dict[str, np.ndarray]:
     """trec_eval's per-query values (pytrec_eval, as BEIR evaluates): ``ndcg_cut_10`` (linear gain),
     ``recall_10``, ``recall_100``, and ``recip_rank`` of the run cut to its top 10 for MRR@10. Run scores
-    strictly decrease with rank, so trec_eval (which orders by score) keeps our order."""
-    pytrec_eval = pytest.importorskip("pytrec_eval")
+    strictly decrease with rank, so trec_eval (which orders by score) keeps our order. Only the queries embdiff
+    scores are compared: trec_eval would also score 0 a query judged with zeros only, which embdiff leaves out."""
+    import pytrec_eval  # a test dependency: missing, these tests fail rather than skip
     qrels: dict[str, dict[str, int]] = {}
     for q, d, s in ds.qrels[["query_id", "doc_id", "score"]].itertuples(index=False):
         if q in query_ids:
