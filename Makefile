@@ -49,9 +49,10 @@ bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.known_item
 
 # torch first and pinned: 2.13.0 resolves to a CPU build here, any other order pulls CUDA packages.
-# Then UMAP's numba code is compiled once into numba's cache in the environment (~20 s): without it, every
-# process that fits UMAP before the cache exists (the first server's warm-up, each test worker) compiles
-# it again (19 s cold, 5-6 s from the cache).
+# Then one small UMAP fit fills numba's on-disk cache of the functions it can cache (pynndescent's and part of
+# UMAP's; ~20 s): without it, every process that fits UMAP before that cache exists (the first server's warm-up,
+# each test worker) compiles them again. A process's first fit then takes 5-6 s instead of 19 s (UMAP's own
+# uncacheable functions are the rest).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
