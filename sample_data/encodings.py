@@ -22,6 +22,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -64,23 +65,18 @@ def build(target: Path = SAMPLE_ENCODINGS) -> dict[str, int]:
     skip = corpus_keys()
     with tempfile.TemporaryDirectory(prefix="embdiff-sample-encodings-") as tmp:
         cache = Path(tmp) / "cache"
-        old = os.environ.get("EMBDIFF_CACHE")
-        os.environ["EMBDIFF_CACHE"] = str(cache)
         aside = Path(tmp) / "previous"  # the shipped encodings would answer every lookup: out of the way meanwhile
         if SAMPLE_ENCODINGS.is_dir():
             shutil.move(SAMPLE_ENCODINGS, aside)
         replaced = False
         try:
-            dataset, base, tuned = load_sample()
-            compare(dataset, base, tuned, projection=False)
+            with mock.patch.dict(os.environ, {"EMBDIFF_CACHE": str(cache)}):
+                dataset, base, tuned = load_sample()
+                compare(dataset, base, tuned, projection=False)
             replaced = target.resolve() == SAMPLE_ENCODINGS.resolve()
         finally:
             if aside.is_dir() and not replaced:  # a failure, or written elsewhere: the shipped ones go back
                 shutil.move(aside, SAMPLE_ENCODINGS)
-            if old is None:
-                os.environ.pop("EMBDIFF_CACHE", None)
-            else:
-                os.environ["EMBDIFF_CACHE"] = old
         staged = Path(tmp) / "encodings"
         counts: dict[str, int] = {}
         for fingerprint, written in cached_vectors(cache).items():

@@ -11,8 +11,7 @@ import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -50,16 +49,18 @@ def run_cache(factory: pytest.TempPathFactory) -> Path:
     return root / "run-cache"
 
 
-@contextmanager
-def _once(cache: Path) -> Iterator[None]:
-    """Hold the cache's lock: a second worker waits for the first one's run, then reads its marker."""
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / ".lock", "w") as handle:
+def _once(marker: Path, make: Callable[[], str]) -> str:
+    """The text of ``marker``, written by ``make()`` the first time. Under the cache's lock: a second worker
+    waits for the first one's run, then reads its marker."""
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    with open(marker.parent / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            if not marker.is_file():
+                marker.write_text(make())
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+    return marker.read_text().strip()
 
 
 def _install(source: Path, runs_dir: Path) -> None:
@@ -76,12 +77,12 @@ def sample_run(
     id. ``judged_domains`` keeps only those domains' judgements."""
     judged = "all" if judged_domains is None else "-".join(judged_domains)
     marker = cache / f"sample-{'proj' if projection else 'noproj'}-{judged}.id"
-    with _once(cache):
-        if not marker.is_file():
-            dataset, base, tuned = load_sample(qrels_domains=judged_domains)
-            result = compare_inputs(dataset, base, tuned, projection=projection, store=RunStore(cache / "runs"))
-            marker.write_text(result.run_id)
-    run_id = marker.read_text().strip()
+
+    def make() -> str:
+        dataset, base, tuned = load_sample(qrels_domains=judged_domains)
+        return compare_inputs(dataset, base, tuned, projection=projection, store=RunStore(cache / "runs")).run_id
+
+    run_id = _once(marker, make)
     _install(cache / "runs" / run_id, runs_dir)
     return run_id
 
@@ -140,21 +141,21 @@ def untrusted_run(runs_dir: Path, cache: Path, *, judged: bool = True) -> tuple[
     (``doc`` is the most changed document, ``query`` a judged query whose base top-1 is ``doc``).
     ``judged=False`` drops every judgement: vectors alone and no qrels, so every domain is UNVERIFIED."""
     marker = cache / ("untrusted.json" if judged else "untrusted-unjudged.json")
-    with _once(cache):
-        if not marker.is_file():
-            work = cache / ("untrusted" if judged else "untrusted-unjudged")
-            if work.exists():
-                shutil.rmtree(work)
-            ids = _write_untrusted_dataset(work / "hostile")
-            base_path, tuned_path = _untrusted_vectors(work / "hostile", work / "vectors")
-            dataset = load_dataset(work / "hostile")
-            if not judged:
-                dataset = keep_judgements(dataset, [])
-            base, tuned = pair_vectors(dataset, load_vectors(base_path), load_vectors(tuned_path))
-            result = compare_inputs(dataset, base, tuned, k=UNTRUSTED_K, projection=False,
-                                    store=RunStore(cache / "runs"))
-            marker.write_text(json.dumps({"run_id": result.run_id, "ids": ids}))
-    info = json.loads(marker.read_text())
+
+    def make() -> str:
+        work = cache / ("untrusted" if judged else "untrusted-unjudged")
+        if work.exists():
+            shutil.rmtree(work)
+        ids = _write_untrusted_dataset(work / "hostile")
+        base_path, tuned_path = _untrusted_vectors(work / "hostile", work / "vectors")
+        dataset = load_dataset(work / "hostile")
+        if not judged:
+            dataset = keep_judgements(dataset, [])
+        base, tuned = pair_vectors(dataset, load_vectors(base_path), load_vectors(tuned_path))
+        result = compare_inputs(dataset, base, tuned, k=UNTRUSTED_K, projection=False, store=RunStore(cache / "runs"))
+        return json.dumps({"run_id": result.run_id, "ids": ids})
+
+    info = json.loads(_once(marker, make))
     _install(cache / "runs" / info["run_id"], runs_dir)
     return str(info["run_id"]), dict(info["ids"])
 
@@ -214,23 +215,17 @@ def candidate_set(home: Path, cache: Path) -> str:
 
     built = cache / "candidates-home"
     marker = cache / "candidates.id"
-    with _once(cache):
-        if not marker.is_file():
-            dataset, base, tuned = load_sample(models=False)
-            before = os.environ.get("EMBDIFF_HOME")
-            os.environ["EMBDIFF_HOME"] = str(built)
-            try:
-                forgets = forgetting(dataset, tuned, CANDIDATE_TARGET)
-                made = compare_candidates(
-                    dataset, base, {"tuned": tuned, "forgets": forgets, "base": base},
-                    targets=[CANDIDATE_TARGET], projection=False, store=RunStore(built / "runs"))
-            finally:
-                if before is None:
-                    del os.environ["EMBDIFF_HOME"]
-                else:
-                    os.environ["EMBDIFF_HOME"] = before
-            marker.write_text(made.set_id)
-    set_id = marker.read_text().strip()
+
+    def make() -> str:
+        dataset, base, tuned = load_sample(models=False)
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("EMBDIFF_HOME", str(built))
+            forgets = forgetting(dataset, tuned, CANDIDATE_TARGET)
+            return compare_candidates(
+                dataset, base, {"tuned": tuned, "forgets": forgets, "base": base},
+                targets=[CANDIDATE_TARGET], projection=False, store=RunStore(built / "runs")).set_id
+
+    set_id = _once(marker, make)
     for run in (built / "runs").iterdir():
         _install(run, home / "runs")
     (home / "sets").mkdir(parents=True, exist_ok=True)
