@@ -12,8 +12,9 @@ Stages and references:
 
 * ``knn``: exact top-100 retrieval of both spaces + document kNN (k=10, the rows
   ``compare`` uses) with ``diagnostics.knn`` vs ``faiss.IndexFlatIP`` (2 threads) on the same arrays,
-  twice: the engine's default (``faiss.knn`` with its exact tie handling) and ``backend="numpy"``
-  (the fallback when faiss-cpu is missing); neighbor sets are compared up to ties;
+  three times: the engine's default (tiled torch products and ``torch.topk``, with its exact tie handling),
+  ``backend="faiss"`` (``faiss.knn``, the same tie handling) and ``backend="numpy"`` (the fallback when
+  neither is installed); neighbor sets are compared up to ties;
 * ``umap``: ``diagnostics.projection.project_pair`` (both maps) of up to 20k points vs ONE plain
   ``umap.UMAP(n_neighbors=15, metric="cosine", random_state=0).fit_transform`` of the base space
   (both warmed up first: numba compilation is not timed);
@@ -93,8 +94,8 @@ def _knn_rows_for(dataset: Any, n_docs: int) -> np.ndarray:
 
 
 def bench_knn(name: str, dataset: Any, base: Any, tuned: Any, *, k: int = 10, depth: int = 100) -> None:
-    """The engine's default backend (FAISS + exact tie handling) and its numpy fallback, both vs the reference."""
-    from diagnostics.knn import exact_top_k, knn_rows
+    """The engine's default (torch + exact tie handling), FAISS and the numpy fallback, each vs the reference."""
+    from diagnostics.knn import auto_backend, exact_top_k, knn_rows
 
     n_docs, n_q = base.docs.shape[0], base.queries.shape[0]
     depth = min(depth, n_docs)
@@ -106,7 +107,7 @@ def bench_knn(name: str, dataset: Any, base: Any, tuned: Any, *, k: int = 10, de
             ref[role, "ret"] = faiss_top_k(e.queries, e.docs, depth)
             ref[role, "knn"] = faiss_knn_rows(e.docs, rows, k)
     _row(name, "faiss IndexFlatIP (ref)", size, m_ref)
-    for backend in ("auto", "numpy"):
+    for backend in ("auto", "faiss", "numpy"):
         ours: dict[tuple[str, str], Any] = {}
         with measure() as m_ours:
             for role, e in (("base", base), ("tuned", tuned)):
@@ -119,7 +120,7 @@ def bench_knn(name: str, dataset: Any, base: Any, tuned: Any, *, k: int = 10, de
                 diff, beyond = differ_beyond_ties(mine[0], theirs[0], q, e.docs, theirs[1])
                 notes.append(f"{role[0]}{what}:{diff}/{beyond}")
         note = "rows differing/beyond ties " + " ".join(notes)
-        label = "knn (engine default: faiss)" if backend == "auto" else "knn backend=numpy (fallback)"
+        label = f"knn (engine default: {auto_backend()})" if backend == "auto" else f"knn backend={backend}"
         _row(name, label, size, m_ours, ref=m_ref, note=note)
 
 

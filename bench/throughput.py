@@ -7,9 +7,10 @@ and on every core, so the per-core rate and how it scales on this machine are bo
 * **encoding**: all-MiniLM-L6-v2 (the bundled base, sentence-transformers, torch on the CPU) on real documents
   (scifact and cisi of ``../shared/data/beir``, else the bundled sample's documents) and on their
   queries, batch 32, the model loaded before the clock starts; texts per second;
-* **search**: FAISS flat inner product (what ``diagnostics.knn.exact_top_k`` calls), the exact top-100 of
-  ``--queries`` random unit queries over ``--docs`` random unit 384-d documents; query-document similarities
-  per second (the cost is ``queries x documents``: rows of the overlap sample count as queries).
+* **search**: the engine's exact top-100 (``diagnostics.knn.exact_top_k``, tiled torch products) and FAISS
+  flat inner product (``IndexFlatIP``, the floor of ``bench.scale``) side by side, of ``--queries`` random unit
+  queries over ``--docs`` random unit 384-d documents; query-document similarities per second (the cost is
+  ``queries x documents``: rows of the overlap sample count as queries).
 
 From these, ``docs/DEPLOY.md`` ("Past one machine") sizes a cluster for 10M and 100M documents.
 """
@@ -65,6 +66,9 @@ def encoding(n: int) -> None:
 
 def search(n_docs: int, n_queries: int) -> None:
     import faiss
+    import torch
+
+    from diagnostics.knn import exact_top_k
 
     rng = np.random.default_rng(0)
     docs = rng.standard_normal((n_docs, DIM), dtype=np.float32)
@@ -74,14 +78,20 @@ def search(n_docs: int, n_queries: int) -> None:
     cores = os.cpu_count() or 1
     for threads in (1, cores):
         faiss.omp_set_num_threads(threads)
-        t0 = time.perf_counter()
-        index = faiss.IndexFlatIP(DIM)
-        index.add(docs)
-        index.search(queries, DEPTH)
-        seconds = time.perf_counter() - t0
-        rate = n_docs * n_queries / seconds
-        print(f"search top-{DEPTH} {threads} thread(s): {rate:.3g} similarities/s = {rate / threads:.3g} per core "
-              f"({n_queries} queries x {n_docs} documents in {seconds:.1f} s)", flush=True)
+        torch.set_num_threads(threads)
+        for what in ("engine", "faiss flat"):
+            t0 = time.perf_counter()
+            if what == "engine":
+                exact_top_k(queries, docs, k=DEPTH)
+            else:
+                index = faiss.IndexFlatIP(DIM)
+                index.add(docs)
+                index.search(queries, DEPTH)
+            seconds = time.perf_counter() - t0
+            rate = n_docs * n_queries / seconds
+            print(f"search top-{DEPTH} {what:10} {threads} thread(s): {rate:.3g} similarities/s = "
+                  f"{rate / threads:.3g} per core ({n_queries} queries x {n_docs} documents in {seconds:.1f} s)",
+                  flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,11 +21,11 @@ grow with the corpus stays on the machine that runs embdiff (the *driver*).
   object store once (``ray.put``); each block of query rows is one task (``task_cpus`` CPUs, memory
   declared from the block's size) calling the very function a local run calls,
   :func:`diagnostics.knn.exact_top_k` or :func:`diagnostics.knn.knn_rows`; the blocks are put back in order.
-  FAISS's scores depend, in their last bit, on how many query rows one call holds and on how many threads
-  share it (its BLAS splits the rows between threads). So a block is a whole number of the local engine's own
-  FAISS calls (16,384 rows, aligned at row 0), and a task runs with the driver's number of FAISS threads
-  (and declares that many CPUs): each call is then the call a local run makes, and ranks and scores are
-  bitwise equal to a local run's.
+  The scores of a matrix product depend, in their last bit, on how many query rows one call holds and on how
+  many threads share it (the BLAS splits the work between threads). So a block is a whole number of the local
+  engine's own search calls (16,384 rows, aligned at row 0), and a task runs with the driver's number of search
+  threads (torch's, or FAISS's without torch; it declares that many CPUs): each call is then the call a local
+  run makes, and ranks and scores are bitwise equal to a local run's.
 
 The run id does not depend on where the work ran: a run made with ``--ray`` has the id, metrics and
 verdict of the same run made locally, and both use one encoding cache (a Ray run after a local one
@@ -53,7 +53,14 @@ from numpy.typing import NDArray
 from diagnostics._validation import InputError, check_whole
 from diagnostics.encode_cache import _CHUNK_ROWS, _store
 from diagnostics.fingerprints import LazyModel
-from diagnostics.knn import _FAISS_QUERY_BLOCK, _faiss_module, exact_top_k, knn_rows
+from diagnostics.knn import (
+    _QUERY_BLOCK,
+    exact_top_k,
+    knn_rows,
+    search_memory_bytes,
+    search_threads,
+    set_search_threads,
+)
 
 __all__ = ["ADDRESS_ENV", "RaySettings", "RayCluster", "connect", "settings_from_env"]
 
@@ -74,7 +81,7 @@ _SETTINGS: dict[str, tuple[str, int, int, int]] = {
     "actor_memory_mb": ("EMBDIFF_RAY_ACTOR_MEMORY_MB", 2048, 256, 1_048_576),
     "shard_texts": ("EMBDIFF_RAY_SHARD_TEXTS", 1024, 1, 1_000_000),
     "task_cpus": ("EMBDIFF_RAY_TASK_CPUS", 0, 0, 256),
-    "search_rows": ("EMBDIFF_RAY_SEARCH_ROWS", _FAISS_QUERY_BLOCK, _FAISS_QUERY_BLOCK, 64 * _FAISS_QUERY_BLOCK),
+    "search_rows": ("EMBDIFF_RAY_SEARCH_ROWS", _QUERY_BLOCK, _QUERY_BLOCK, 64 * _QUERY_BLOCK),
     "connect_timeout": ("EMBDIFF_RAY_CONNECT_TIMEOUT", 15, 1, 600),
 }
 
@@ -94,10 +101,10 @@ class RaySettings:
     shard_texts : int, default 1024
         Texts per block of work and per Parquet shard (rounded to whole model batches).
     task_cpus : int, default 0
-        CPUs each search task declares and threads it searches with; 0: as many as FAISS uses on the driver
+        CPUs each search task declares and threads it searches with; 0: as many as the search uses on the driver
         (another number changes the last bit of some scores, see the module docstring).
     search_rows : int, default 16384
-        Query rows per search task: a multiple of 16384, the rows of one local FAISS call.
+        Query rows per search task: a multiple of 16384, the rows of one local search call.
     connect_timeout : int, default 15
         Seconds to wait for the cluster's address to answer, and twice that (at least 5) for Ray's handshake,
         before giving up.
@@ -108,26 +115,20 @@ class RaySettings:
     actor_memory_mb: int = 2048
     shard_texts: int = 1024
     task_cpus: int = 0
-    search_rows: int = _FAISS_QUERY_BLOCK
+    search_rows: int = _QUERY_BLOCK
     connect_timeout: int = 15
 
     def __post_init__(self) -> None:
-        if self.search_rows < 1 or self.search_rows % _FAISS_QUERY_BLOCK:
+        if self.search_rows < 1 or self.search_rows % _QUERY_BLOCK:
             raise InputError(
-                f"EMBDIFF_RAY_SEARCH_ROWS must be a multiple of {_FAISS_QUERY_BLOCK} (the query rows of one local "
-                f"FAISS call, so that each block is searched as a local run searches it); got {self.search_rows}"
+                f"EMBDIFF_RAY_SEARCH_ROWS must be a multiple of {_QUERY_BLOCK} (the query rows of one local "
+                f"search call, so that each block is searched as a local run searches it); got {self.search_rows}"
             )
 
     @property
     def search_threads(self) -> int:
-        """Threads (and CPUs) of a search task: ``task_cpus``, or by default the driver's FAISS threads."""
-        return self.task_cpus or _local_threads()
-
-
-def _local_threads() -> int:
-    """Threads a local search uses here: FAISS's OpenMP threads, else the CPU count (numpy's BLAS)."""
-    faiss = _faiss_module()
-    return int(faiss.omp_get_max_threads()) if faiss is not None else (os.cpu_count() or 1)
+        """Threads (and CPUs) of a search task: ``task_cpus``, or by default the driver's search threads."""
+        return self.task_cpus or search_threads()
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> RaySettings:
@@ -375,11 +376,12 @@ class RayCluster:
         threads = self.settings.search_threads
         task = ray.remote(_search_block).options(
             num_cpus=threads,
-            memory=int(2 * min(block_rows, _FAISS_QUERY_BLOCK) * docs.shape[0] * 4 + 256 * _MIB),
+            memory=int(search_memory_bytes(min(block_rows, _QUERY_BLOCK), docs.shape[0], docs.shape[1], k)
+                       + 256 * _MIB),
             max_retries=3,
         )
         refs = []
-        for start in range(0, n, self.settings.search_rows):  # aligned with the local FAISS calls
+        for start in range(0, n, self.settings.search_rows):  # aligned with the local search calls
             stop = min(start + self.settings.search_rows, n)
             if rows is not None:
                 refs.append(task.remote(None, docs_ref, rows[start:stop], k, threads))
@@ -412,9 +414,7 @@ def _search_block(queries: NDArray[np.float32] | None, docs: NDArray[np.float32]
     with the driver's number of threads."""
     from threadpoolctl import threadpool_limits
 
-    faiss = _faiss_module()
-    if faiss is not None:
-        faiss.omp_set_num_threads(threads)
+    set_search_threads(threads)
     with threadpool_limits(limits=threads, user_api="blas"):
         if rows is not None:
             return knn_rows(docs, rows, k=k)

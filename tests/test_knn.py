@@ -33,9 +33,9 @@ def _brute_force(queries: np.ndarray, docs: np.ndarray, k: int, exclude_self: bo
     return idx, np.take_along_axis(sims, idx, axis=1)
 
 
-@pytest.fixture(params=["faiss", "numpy"])
+@pytest.fixture(params=["torch", "faiss", "numpy"])
 def backend(request: pytest.FixtureRequest) -> str:
-    """Both backends must give the brute-force answer; faiss-cpu is a dependency, so both run."""
+    """Every backend must give the brute-force answer; torch and faiss-cpu are dependencies, so all run."""
     return str(request.param)
 
 
@@ -163,23 +163,69 @@ def test_ties_longer_than_the_faiss_margin_are_resolved_exactly(backend: str) ->
     assert idx[1].tolist() == [dup_rows[0], *dup_rows[2 : diagnostics.knn.TIE_MARGIN + 4]]
 
 
-def test_auto_uses_faiss_when_installed_and_agrees_with_numpy() -> None:
+def test_auto_uses_torch_when_installed_and_agrees_with_faiss_and_numpy() -> None:
     rng = np.random.default_rng(11)
     docs, queries = _unit(rng, 3000, 48), _unit(rng, 300, 48)
-    assert diagnostics.knn.faiss_available()  # faiss-cpu is a dependency of embdiff
+    assert diagnostics.knn.auto_backend() == "torch"  # torch comes with sentence-transformers
     auto = exact_top_k(queries, docs, k=100)
+    torch_ = exact_top_k(queries, docs, k=100, backend="torch")
     faiss_ = exact_top_k(queries, docs, k=100, backend="faiss")
     numpy_ = exact_top_k(queries, docs, k=100, backend="numpy")
-    np.testing.assert_array_equal(auto[0], faiss_[0])
-    np.testing.assert_allclose(faiss_[1], numpy_[1], atol=1e-6)
-    assert (faiss_[0] != numpy_[0]).mean() < 0.001  # only float32 near-ties may swap
+    np.testing.assert_array_equal(auto[0], torch_[0])
+    np.testing.assert_array_equal(auto[1], torch_[1])
+    for other in (faiss_, numpy_):
+        np.testing.assert_allclose(torch_[1], other[1], atol=1e-6)
+        assert (torch_[0] != other[0]).mean() < 0.001  # only float32 near-ties may swap
+
+
+@pytest.mark.parametrize("exclude_self", [False, True])
+def test_torch_tiles_smaller_than_k_and_ties_across_tiles(monkeypatch: pytest.MonkeyPatch, exclude_self: bool) -> None:
+    # Tiles of 3 query rows by 7 documents: each tile holds fewer documents than k + TIE_MARGIN, ties of
+    # the k-th score span several tiles, and the last tile of each is partial; the answer is the brute force's.
+    monkeypatch.setattr(diagnostics.knn, "_TORCH_QUERY_TILE", 3)
+    monkeypatch.setattr(diagnostics.knn, "_TORCH_DOC_TILE", 7)
+    rng = np.random.default_rng(14)
+    docs = _tied(rng, 130)
+    queries = docs if exclude_self else _tied(rng, 20)
+    for k in (1, 5, 12, 40):
+        idx, sim = exact_top_k(queries, docs, k=k, exclude_self=exclude_self, backend="torch")
+        ref_idx, ref_sim = _brute_force(queries, docs, k, exclude_self=exclude_self)
+        np.testing.assert_array_equal(idx, ref_idx)
+        np.testing.assert_array_equal(sim, ref_sim.astype(np.float32))
+
+
+def test_auto_falls_back_to_faiss_then_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(15)
+    docs = _unit(rng, 50, 8)
+    reference = exact_top_k(docs, docs, k=4, backend="numpy")
+    monkeypatch.setattr(diagnostics.knn, "_torch_module", lambda: None)
+    assert diagnostics.knn.auto_backend() == "faiss"
+    with pytest.raises(InputError, match=r"backend='torch' needs torch.*pip install torch, or pass backend='numpy'"):
+        exact_top_k(docs, docs, k=2, backend="torch")
+    np.testing.assert_array_equal(exact_top_k(docs, docs, k=4)[0], reference[0])
+    monkeypatch.setattr(diagnostics.knn, "_faiss_module", lambda: None)
+    assert diagnostics.knn.auto_backend() == "numpy"
+    np.testing.assert_array_equal(exact_top_k(docs, docs, k=4)[0], reference[0])
+
+
+def test_memory_mapped_read_only_corpus_is_searched_in_place(tmp_path) -> None:
+    rng = np.random.default_rng(16)
+    docs, queries = _unit(rng, 500, 16), _unit(rng, 30, 16)
+    np.save(tmp_path / "docs.npy", docs)
+    mapped = np.load(tmp_path / "docs.npy", mmap_mode="r")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's "not writable" warning would be noise in a user's log
+        idx, sim = exact_top_k(queries, mapped, k=10, backend="torch")
+    np.testing.assert_array_equal(idx, exact_top_k(queries, docs, k=10, backend="torch")[0])
 
 
 @pytest.mark.parametrize("bad", ["gpu", "", None, 1])
 def test_unknown_backend_is_an_input_error(bad: object) -> None:
     rng = np.random.default_rng(12)
     docs = _unit(rng, 5, 3)
-    with pytest.raises(InputError, match=r"backend must be one of auto, faiss, numpy"):
+    with pytest.raises(InputError, match=r"backend must be one of auto, torch, faiss, numpy"):
         exact_top_k(docs, docs, k=2, backend=bad)  # type: ignore[arg-type]
     with pytest.raises(InputError, match=r"backend must be one of"):
         knn_rows(docs, [0], k=2, backend=bad)  # type: ignore[arg-type]
@@ -192,7 +238,7 @@ def test_faiss_backend_without_faiss_says_how_to_fix(monkeypatch: pytest.MonkeyP
     with pytest.raises(InputError, match=r"pip install faiss-cpu, or pass backend='numpy'"):
         exact_top_k(docs, docs, k=2, backend="faiss")
     assert not diagnostics.knn.faiss_available()
-    idx, _ = exact_top_k(docs, docs, k=2)  # auto falls back to numpy
+    idx, _ = exact_top_k(docs, docs, k=2)  # auto uses torch
     assert idx.shape == (5, 2)
 
 

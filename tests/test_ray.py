@@ -1,7 +1,7 @@
 """``embdiff compare --ray``: encoding and exact search on a real multi-node Ray cluster (diagnostics.distributed).
 
 The cluster is real: a head (no CPUs, so no work lands on it) and one worker node of two CPUs (a search task
-declares the driver's two FAISS threads; an encoding actor one CPU), each its own
+declares the driver's two search threads; an encoding actor one CPU), each its own
 raylet process on this machine (``ray.cluster_utils.Cluster``), torn down after the module, also on failure.
 The nodes listen on the machine's own address, not 127.0.0.1: a driver given a loopback address is sent to
 the machine's address by Ray, so a cluster bound to loopback alone cannot be joined. Every
@@ -253,14 +253,14 @@ def test_compare_on_ray_equals_local(cluster: object, local_run: dict[str, objec
 
 @needs_ray
 def test_search_blocks_on_ray_equal_local(cluster: object) -> None:
-    """Blocks of 16,384 query rows (one local FAISS call each), searched with the driver's threads: the same
-    ranks and the same float32 scores as one local call, ties and FAISS's re-searched rows included."""
+    """Blocks of 16,384 query rows (one local search call each), searched with the driver's threads: the same
+    ranks and the same float32 scores as one local call, ties and the re-searched rows included."""
     from diagnostics.distributed import connect
 
     rng = np.random.default_rng(0)
     docs = rng.standard_normal((2000, 384)).astype(np.float32)
     docs[150:200] = docs[100:150]  # pairs of exact ties: broken by the lower row on both sides
-    docs[200:230] = docs[0]  # 31 equal documents: a tie longer than FAISS's margin, searched again with numpy
+    docs[200:230] = docs[0]  # 31 equal documents: a tie longer than the search's margin, searched again with numpy
     docs /= np.linalg.norm(docs, axis=1, keepdims=True)
     queries = np.concatenate([docs[:40], docs[200:203], rng.standard_normal((20_000, 384)).astype(np.float32)])
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
@@ -280,7 +280,7 @@ def test_search_blocks_on_ray_equal_local(cluster: object) -> None:
 
 
 @needs_ray
-def test_search_rows_must_be_whole_faiss_calls() -> None:
+def test_search_rows_must_be_whole_search_calls() -> None:
     from diagnostics._validation import InputError
     from diagnostics.distributed import RaySettings, settings_from_env
 
