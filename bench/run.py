@@ -12,9 +12,9 @@ Stages and references:
 
 * ``knn``: exact top-100 retrieval of both spaces + document kNN (k=10, the rows
   ``compare`` uses) with ``diagnostics.knn`` vs ``faiss.IndexFlatIP`` (2 threads) on the same arrays,
-  three times: the engine's default (tiled torch products and ``torch.topk``, with its exact tie handling),
-  ``backend="faiss"`` (``faiss.knn``, the same tie handling) and ``backend="numpy"`` (the fallback when
-  neither is installed); neighbor sets are compared up to ties;
+  three times: the engine's default (``backend="auto"``: FAISS below 512 MB of documents, tiled torch
+  products and ``torch.topk`` from there on), ``backend="faiss"`` (``faiss.knn``, the same tie handling) and
+  ``backend="numpy"`` (the fallback when neither is installed); neighbor sets are compared up to ties;
 * ``umap``: ``diagnostics.projection.project_pair`` (both maps) of up to 20k points vs ONE plain
   ``umap.UMAP(n_neighbors=15, metric="cosine", random_state=0).fit_transform`` of the base space
   (both warmed up first: numba compilation is not timed);
@@ -94,7 +94,7 @@ def _knn_rows_for(dataset: Any, n_docs: int) -> np.ndarray:
 
 
 def bench_knn(name: str, dataset: Any, base: Any, tuned: Any, *, k: int = 10, depth: int = 100) -> None:
-    """The engine's default (torch + exact tie handling), FAISS and the numpy fallback, each vs the reference."""
+    """The engine's default, FAISS and the numpy fallback (each with exact tie handling) vs the reference."""
     from diagnostics.knn import auto_backend, exact_top_k, knn_rows
 
     n_docs, n_q = base.docs.shape[0], base.queries.shape[0]
@@ -120,7 +120,8 @@ def bench_knn(name: str, dataset: Any, base: Any, tuned: Any, *, k: int = 10, de
                 diff, beyond = differ_beyond_ties(mine[0], theirs[0], q, e.docs, theirs[1])
                 notes.append(f"{role[0]}{what}:{diff}/{beyond}")
         note = "rows differing/beyond ties " + " ".join(notes)
-        label = f"knn (engine default: {auto_backend()})" if backend == "auto" else f"knn backend={backend}"
+        default = auto_backend(*base.docs.shape)
+        label = f"knn (engine default: {default})" if backend == "auto" else f"knn backend={backend}"
         _row(name, label, size, m_ours, ref=m_ref, note=note)
 
 

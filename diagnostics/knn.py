@@ -1,4 +1,4 @@
-"""Exact cosine k-nearest neighbors: tiled torch matrix products and ``torch.topk``, else FAISS, else numpy.
+"""Exact cosine k-nearest neighbors: tiled torch products and ``torch.topk`` for a large corpus, else FAISS, else numpy.
 
 Every similarity in embdiff is the cosine of L2-normalised float32 vectors, i.e. their dot product.
 The search is exact (brute force): an approximate index would miss neighbors, and its misses would
@@ -6,15 +6,21 @@ look like change between the base and the tuned model.
 
 Three backends compute the same answer:
 
-* ``"torch"`` (the default: torch is installed with sentence-transformers) scores one tile of
-  ``1024`` query rows by ``65536`` document rows at a time (256 MB of float32 scores) with one
-  matrix product, keeps each tile's best with ``torch.topk`` and merges the tiles' best. On 2 cores
-  it takes 0.40-0.45x the time of FAISS's flat search for the top-100 of 2,048 queries among 1M
-  documents (7.4-8.7 s against 18.1-18.8 s): the matrix products run at the same rate, but FAISS
-  pushes every score through its top-k heap one at a time, while ``torch.topk`` selects a whole
-  tile's rows in bulk.
+* ``"torch"`` scores one tile of ``1024`` query rows by ``65536`` document rows at a time (256 MB
+  of float32 scores) with one matrix product, keeps each tile's best with ``torch.topk`` and merges
+  them. On 2 cores it takes 0.40-0.45x the time of FAISS's flat search for the top-100 of 2,048
+  queries among 1M documents (7.4-8.7 s against 18.1-18.8 s): the matrix products run at the same
+  rate, but FAISS pushes every score through its top-k heap one at a time, while ``torch.topk``
+  selects a whole tile's rows in bulk.
 * ``"faiss"`` runs ``faiss.knn`` (the exhaustive inner-product search behind ``IndexFlatIP``,
   without copying the corpus into an index).
+
+``"auto"`` (the default) takes torch for a document matrix of at least ``TORCH_MIN_BYTES`` (512 MB:
+350k documents at 384 dimensions) and FAISS below it. Importing torch (when no model was loaded) and
+one tile of scores add about 0.45 GB to the process: little beside a large corpus, but at 100k
+documents it took a ``--no-projection`` run from 0.75 GB to 1.16 GB (3.6x the raw vectors of both
+models, whose target is 3x), and there FAISS needs 20 s for the whole search. The choice depends on
+the corpus alone, so a run and its Ray search tasks always use the same backend.
 * ``"numpy"`` is one matrix product per block of ``block_size`` query rows; its largest temporary
   is one ``(block_size, n_docs)`` float32 block (100 MB for 256 queries against 100k documents).
 
@@ -34,6 +40,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
+from importlib.util import find_spec
 from typing import Any
 
 import numpy as np
@@ -56,6 +63,9 @@ __all__ = [
 
 #: ``backend=`` values: ``"auto"`` is torch when it imports, else FAISS when it imports, else numpy.
 BACKENDS = ("auto", "torch", "faiss", "numpy")
+
+#: ``backend="auto"`` searches a document matrix of at least this many bytes with torch, a smaller one with FAISS.
+TORCH_MIN_BYTES = 512 * 1024 * 1024
 
 #: Extra neighbors asked of torch and FAISS so that a tie at the k-th score is usually seen whole.
 TIE_MARGIN = 8
@@ -151,7 +161,7 @@ def exact_top_k(
         )
     k = _check_k_for_corpus(k, d.shape[0], exclude_self=exclude_self)
     block = _check_block_size(block_size)
-    search = _searcher(backend)
+    search = _searcher(backend, d)
     self_columns = np.arange(q.shape[0], dtype=np.int64) if exclude_self else None
     if search is not None:
         return _candidate_top_k(search, q, None, d, k=k, block_size=block, self_columns=self_columns)
@@ -210,39 +220,42 @@ def knn_rows(
     idx = _check_rows(rows, v.shape[0])
     k = _check_k_for_corpus(k, v.shape[0], exclude_self=True)
     block = _check_block_size(block_size)
-    search = _searcher(backend)
+    search = _searcher(backend, v)
     if search is not None:
         return _candidate_top_k(search, v, idx, v, k=k, block_size=block, self_columns=idx)
     return _blocked_top_k(v, idx, v, k=k, block_size=block, self_columns=idx)
 
 
 def faiss_available() -> bool:
-    """Whether ``faiss-cpu`` imports here (``backend="auto"`` uses it when torch does not import)."""
+    """Whether ``faiss-cpu`` imports here (``backend="auto"`` uses it for a corpus under ``TORCH_MIN_BYTES``)."""
     return _faiss_module() is not None
 
 
-def auto_backend() -> str:
-    """The backend ``backend="auto"`` picks here: ``"torch"``, ``"faiss"`` or ``"numpy"``."""
-    if _torch_module() is not None:
+def auto_backend(n_docs: int, dim: int) -> str:
+    """The backend ``backend="auto"`` picks here for ``n_docs`` float32 documents of ``dim`` dimensions:
+    ``"torch"`` from ``TORCH_MIN_BYTES`` on (or when FAISS is missing), else ``"faiss"``, else ``"numpy"``.
+    Checking for torch does not import it."""
+    has_torch, has_faiss = _torch_available(), _faiss_module() is not None
+    if has_torch and (n_docs * dim * 4 >= TORCH_MIN_BYTES or not has_faiss):
         return "torch"
-    return "faiss" if _faiss_module() is not None else "numpy"
+    return "faiss" if has_faiss else "numpy"
 
 
 def search_threads() -> int:
-    """Threads a search with ``backend="auto"`` uses here (torch's or FAISS's), else the CPU count (numpy's BLAS)."""
-    backend = auto_backend()
-    if backend == "torch":
+    """Threads a search uses here: torch's (when installed; FAISS's OpenMP threads default to the same number of
+    cores), else FAISS's, else the CPU count (numpy's BLAS)."""
+    if _torch_available():
         return int(_torch_module().get_num_threads())
-    if backend == "faiss":
-        return int(_faiss_module().omp_get_max_threads())
+    faiss = _faiss_module()
+    if faiss is not None:
+        return int(faiss.omp_get_max_threads())
     return os.cpu_count() or 1
 
 
 def set_search_threads(threads: int) -> None:
     """Make torch's and FAISS's searches in this process use ``threads`` threads (a Ray task's CPUs)."""
-    torch = _torch_module()
-    if torch is not None:
-        torch.set_num_threads(threads)
+    if _torch_available():
+        _torch_module().set_num_threads(threads)
     faiss = _faiss_module()
     if faiss is not None:
         faiss.omp_set_num_threads(threads)
@@ -455,23 +468,26 @@ def _faiss_module() -> Any:
     return faiss
 
 
+def _torch_available() -> bool:
+    """Whether torch is installed (found without importing it: the import alone takes ~0.2 GB)."""
+    return find_spec("torch") is not None
+
+
 def _torch_module() -> Any:
-    """The ``torch`` module, or None when it is not installed."""
-    try:
-        import torch
-    except ImportError:
-        return None
+    """The ``torch`` module, imported on first use (:func:`_torch_available` said it is installed)."""
+    import torch
+
     return torch
 
 
-def _searcher(backend: object) -> _Search | None:
-    """The core search of ``backend`` (None: the numpy blocks), after checking it exists here."""
+def _searcher(backend: object, docs: NDArray[np.float32]) -> _Search | None:
+    """The core search of ``backend`` for ``docs`` (None: the numpy blocks), after checking it exists here."""
     if backend not in BACKENDS:
         raise InputError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
     if backend == "auto":
-        backend = auto_backend()
+        backend = auto_backend(docs.shape[0], docs.shape[1])
     if backend == "torch":
-        if _torch_module() is None:
+        if not _torch_available():
             raise InputError(
                 "backend='torch' needs torch, which is not installed here; pip install torch, "
                 "or pass backend='numpy' (same answer, slower)"

@@ -163,10 +163,14 @@ def test_ties_longer_than_the_faiss_margin_are_resolved_exactly(backend: str) ->
     assert idx[1].tolist() == [dup_rows[0], *dup_rows[2 : diagnostics.knn.TIE_MARGIN + 4]]
 
 
-def test_auto_uses_torch_when_installed_and_agrees_with_faiss_and_numpy() -> None:
+def test_auto_uses_torch_for_a_large_corpus_and_agrees_with_faiss_and_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(11)
     docs, queries = _unit(rng, 3000, 48), _unit(rng, 300, 48)
-    assert diagnostics.knn.auto_backend() == "torch"  # torch comes with sentence-transformers
+    # torch comes with sentence-transformers; FAISS below TORCH_MIN_BYTES (350k documents at 384-d)
+    assert diagnostics.knn.auto_backend(349_000, 384) == "faiss"
+    assert diagnostics.knn.auto_backend(350_000, 384) == "torch"
+    monkeypatch.setattr(diagnostics.knn, "TORCH_MIN_BYTES", docs.nbytes)
+    assert diagnostics.knn.auto_backend(*docs.shape) == "torch"
     auto = exact_top_k(queries, docs, k=100)
     torch_ = exact_top_k(queries, docs, k=100, backend="torch")
     faiss_ = exact_top_k(queries, docs, k=100, backend="faiss")
@@ -198,13 +202,15 @@ def test_auto_falls_back_to_faiss_then_numpy(monkeypatch: pytest.MonkeyPatch) ->
     rng = np.random.default_rng(15)
     docs = _unit(rng, 50, 8)
     reference = exact_top_k(docs, docs, k=4, backend="numpy")
-    monkeypatch.setattr(diagnostics.knn, "_torch_module", lambda: None)
-    assert diagnostics.knn.auto_backend() == "faiss"
+    monkeypatch.setattr(diagnostics.knn, "TORCH_MIN_BYTES", 0)  # torch for every corpus, when installed
+    assert diagnostics.knn.auto_backend(*docs.shape) == "torch"
+    monkeypatch.setattr(diagnostics.knn, "_torch_available", lambda: False)
+    assert diagnostics.knn.auto_backend(*docs.shape) == "faiss"
     with pytest.raises(InputError, match=r"backend='torch' needs torch.*pip install torch, or pass backend='numpy'"):
         exact_top_k(docs, docs, k=2, backend="torch")
     np.testing.assert_array_equal(exact_top_k(docs, docs, k=4)[0], reference[0])
     monkeypatch.setattr(diagnostics.knn, "_faiss_module", lambda: None)
-    assert diagnostics.knn.auto_backend() == "numpy"
+    assert diagnostics.knn.auto_backend(*docs.shape) == "numpy"
     np.testing.assert_array_equal(exact_top_k(docs, docs, k=4)[0], reference[0])
 
 
@@ -238,8 +244,9 @@ def test_faiss_backend_without_faiss_says_how_to_fix(monkeypatch: pytest.MonkeyP
     with pytest.raises(InputError, match=r"pip install faiss-cpu, or pass backend='numpy'"):
         exact_top_k(docs, docs, k=2, backend="faiss")
     assert not diagnostics.knn.faiss_available()
-    idx, _ = exact_top_k(docs, docs, k=2)  # auto uses torch
+    idx, _ = exact_top_k(docs, docs, k=2)  # auto: torch (installed) without FAISS
     assert idx.shape == (5, 2)
+    assert diagnostics.knn.auto_backend(*docs.shape) == "torch"
 
 
 @pytest.mark.parametrize("mode", ["queries", "exclude_self", "knn_rows"])
