@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -38,6 +38,9 @@ from diagnostics.result import Comparison, _clean, load_comparison
 from diagnostics.runs import RunNotFoundError, RunStore, run_id_for
 from diagnostics.stages import BaseShare
 from diagnostics.vectors import Embeddings
+
+if TYPE_CHECKING:  # only with --ray (diagnostics.distributed imports Ray)
+    from diagnostics.distributed import RayCluster
 
 __all__ = ["Candidate", "CandidateSet", "compare_candidates", "is_saved_set", "list_sets", "load_candidate_set",
            "load_candidates", "load_sample_candidates", "HOLM_FAMILY"]
@@ -71,10 +74,12 @@ def load_candidates(
     doc_prefix: str = "",
     progress: ProgressCallback | None = None,
     qrels_domains: Sequence[str] | None = None,
+    cluster: RayCluster | None = None,
 ) -> tuple[Dataset, Embeddings, dict[str, Embeddings]]:
     """The dataset, the base and every candidate's vectors, each loaded (or encoded) once.
 
-    As :func:`diagnostics.compare.load_inputs`, for any number of candidates with distinct names.
+    As :func:`diagnostics.compare.load_inputs`, for any number of candidates with distinct names; with
+    ``cluster``, each side given by its model alone is encoded on that Ray cluster.
     """
     if base is None and base_vectors is None:
         raise InputError("give --base MODEL, --base-vectors FILE, or both")
@@ -87,7 +92,8 @@ def load_candidates(
     dataset = load_dataset(datasets, split=split)
     if qrels_domains is not None:
         dataset = keep_judgements(dataset, qrels_domains)
-    options: dict[str, Any] = {"query_prefix": query_prefix, "doc_prefix": doc_prefix, "progress": progress}
+    options: dict[str, Any] = {"query_prefix": query_prefix, "doc_prefix": doc_prefix, "progress": progress,
+                               "cluster": cluster}
     base_emb = load_side(dataset, "base", model=base, vectors=base_vectors, **options)
     tuned: dict[str, Embeddings] = {}
     for c in candidates:
@@ -191,11 +197,13 @@ def compare_candidates(
     store: RunStore | None = None,
     query_prefix: str = "",
     doc_prefix: str = "",
+    cluster: RayCluster | None = None,
 ) -> CandidateSet:
     """Compare each candidate with ``base`` on ``dataset``; save every run and the set.
 
     Each candidate's run is what :func:`diagnostics.compare.compare_inputs` makes for it alone (same id,
-    same numbers); the base's searches are shared and the dataset is hashed once. Progress stages are
+    same numbers); the base's searches are shared and the dataset is hashed once. With ``cluster``, the
+    searches run on that Ray cluster (the same runs). Progress stages are
     prefixed with the candidate's name (``strong: retrieve``). ``targets`` are the domains the candidates
     were tuned for: the frontier's gain is measured there.
     """
@@ -215,7 +223,7 @@ def compare_candidates(
         runs[name] = compare_inputs(
             dataset, base, tuned, k=k, config=config, projection=projection, max_overlap_docs=max_overlap_docs,
             max_projection_points=max_projection_points, progress=tagged, store=store, query_prefix=query_prefix,
-            doc_prefix=doc_prefix, fingerprint=fingerprint, share=share)
+            doc_prefix=doc_prefix, fingerprint=fingerprint, share=share, cluster=cluster)
     chosen = _frontier.check_targets(runs, targets)
     record = {"candidates": {name: run.run_id for name, run in runs.items()}, "targets": list(chosen),
               "dataset": fingerprint}

@@ -171,13 +171,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _cmd_compare_on_ray(args: argparse.Namespace) -> int:
     """``compare`` / ``check``; with ``--ray``, connected to the cluster (before any loading) for the whole
-    command and disconnected after. Without it, Ray is never imported."""
+    command, every candidate's encoding and searches included, and disconnected after. Without it, Ray is never
+    imported."""
     if not args.ray:
         return _cmd_compare(args)
-    if getattr(args, "sample_candidates", False) or len(parse_candidates(args.tuned or [],
-                                                                         args.tuned_vectors or [])) > 1:
-        raise InputError("--ray runs one comparison at a time; compare each candidate in its own run, "
-                         "or drop --ray")
     from diagnostics.distributed import connect
 
     args.cluster = connect(args.ray)
@@ -261,12 +258,13 @@ def _compare_candidates(args: argparse.Namespace, candidates: Sequence[Candidate
         dataset, base, tuned = load_candidates(
             args.dataset, candidates, split=args.split, base=args.base, base_vectors=args.base_vectors,
             query_prefix=args.query_prefix, doc_prefix=args.doc_prefix, progress=progress,
-            qrels_domains=args.qrels_domain)
+            qrels_domains=args.qrels_domain, cluster=getattr(args, "cluster", None))
     for warning in dataset.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     made = compare_candidates(dataset, base, tuned, targets=args.target or (), k=args.k, config=config,
                               projection=not args.no_projection, progress=progress, query_prefix=args.query_prefix,
-                              doc_prefix=args.doc_prefix, max_overlap_docs=args.max_overlap_docs)
+                              doc_prefix=args.doc_prefix, max_overlap_docs=args.max_overlap_docs,
+                              cluster=getattr(args, "cluster", None))
     if args.gate is not None:
         made.gate(args.gate)  # an unknown --gate fails here, before anything is printed
     table = made.frontier() if made.targets else None

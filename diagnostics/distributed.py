@@ -73,6 +73,8 @@ ADDRESS_ENV = "EMBDIFF_RAY_ADDRESS"
 SHARD_DIR = "ray-shards"
 
 _MIB = 1024 * 1024
+#: Document matrices a run keeps in the object store at once: the two sides of the comparison being made.
+_PLACED_KEPT = 2
 
 #: Each setting: (environment variable, default, low, high).
 _SETTINGS: dict[str, tuple[str, int, int, int]] = {
@@ -147,16 +149,18 @@ def connect(address: str, *, settings: RaySettings | None = None) -> RayCluster:
     Parameters
     ----------
     address : str
-        ``HOST:PORT`` of the head's GCS (``ray start --head`` prints it; port 6379 by default),
-        ``ray://HOST:PORT`` for Ray Client, or ``auto`` for the cluster this machine belongs to.
-        Never starts a cluster of its own.
+        ``HOST:PORT`` of the head's GCS (``ray start --head`` prints it; port 6379 by default), or ``auto``
+        for the cluster this machine belongs to. Never starts a cluster of its own. Ray Client
+        (``ray://HOST:PORT``) is refused: Ray Data, which encodes, does not run through it (measured with
+        Ray 2.60: its streaming executor needs the driver's core worker, which a client has not;
+        ray-project/ray#48682).
     settings : RaySettings, optional
         Resources to declare; default :func:`settings_from_env`.
 
     Raises
     ------
     InputError
-        Ray is not installed, the address is malformed, it does not answer within
+        Ray is not installed, the address is malformed or a Ray Client one, it does not answer within
         ``settings.connect_timeout`` seconds, no Ray head answers there within twice that, or Ray refuses the
         connection (e.g. a version mismatch).
     """
@@ -164,8 +168,14 @@ def connect(address: str, *, settings: RaySettings | None = None) -> RayCluster:
     address = str(address).strip()
     if not address or address in ("local", "None"):
         raise InputError(
-            f"--ray needs the address of a running cluster (HOST:PORT, ray://HOST:PORT or auto); got {address!r}; "
+            f"--ray needs the address of a running cluster (HOST:PORT or auto); got {address!r}; "
             "embdiff never starts a cluster of its own"
+        )
+    if address.startswith("ray://"):
+        raise InputError(
+            f"--ray {address} is Ray Client, through which Ray Data (the encoding) does not run; run embdiff on a "
+            "node of the cluster instead (ray start --address HEAD:6379 --num-cpus=0, then --ray HEAD:6379 or auto) "
+            "or submit it as a Ray job (docs/DEPLOY.md)"
         )
     try:
         import ray
@@ -224,10 +234,9 @@ def _first_line(exc: BaseException) -> str:
 
 def _check_reachable(address: str, *, timeout: float) -> None:
     """A TCP connection to ``HOST:PORT`` within ``timeout`` seconds, so a dead address fails at once."""
-    target = address.removeprefix("ray://")
-    host, sep, port_text = target.rpartition(":")
+    host, sep, port_text = address.rpartition(":")
     if not sep or not host or not port_text.isdigit():
-        raise InputError(f"--ray must be HOST:PORT, ray://HOST:PORT or auto; got {address!r}")
+        raise InputError(f"--ray must be HOST:PORT or auto; got {address!r}")
     try:
         with socket.create_connection((host.strip("[]"), int(port_text)), timeout=timeout):
             pass
@@ -404,7 +413,9 @@ class RayCluster:
             if held is docs:
                 return ref
         ref = ray.put(np.ascontiguousarray(docs, dtype=np.float32))
-        self._placed.append((docs, ref))
+        # The base and the side being compared: with several candidates, an earlier candidate's matrix is
+        # dropped from the object store once the next is placed (the base's searches are shared, done once).
+        self._placed = [*self._placed[-(_PLACED_KEPT - 1):], (docs, ref)]
         return ref
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -180,7 +181,15 @@ def test_unreachable_cluster_is_one_line_and_exit_2(capsys: pytest.CaptureFixtur
     assert err.startswith("embdiff: error: cannot reach the Ray cluster at 127.0.0.1:9:"), err
     assert "Traceback" not in err and len(err.splitlines()) == 1
     assert main(_args("--ray", "no-port-here")) == 2
-    assert "--ray must be HOST:PORT, ray://HOST:PORT or auto" in capsys.readouterr().err
+    assert "--ray must be HOST:PORT or auto" in capsys.readouterr().err
+    # Ray Client: refused before connecting (Ray Data does not run through it; measured, see connect())
+    started = time.time()
+    assert main(_args("--ray", "ray://127.0.0.1:9")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("embdiff: error: --ray ray://127.0.0.1:9 is Ray Client, through which Ray Data (the encoding) "
+                   "does not run; run embdiff on a node of the cluster instead (ray start --address HEAD:6379 "
+                   "--num-cpus=0, then --ray HEAD:6379 or auto) or submit it as a Ray job (docs/DEPLOY.md)"), err
+    assert time.time() - started < 5
     assert main(_args("--ray", "local")) == 2
     assert "never starts a cluster of its own" in capsys.readouterr().err
 
@@ -277,6 +286,70 @@ def test_search_blocks_on_ray_equal_local(cluster: object) -> None:
         assert ray_cluster.search_tasks == 2 + 1 + 1  # 20,043 queries: two blocks
     finally:
         ray_cluster.shutdown()
+
+
+@needs_ray
+def test_torch_search_of_a_large_corpus_on_ray_equals_local(cluster: object) -> None:
+    """From TORCH_MIN_BYTES of documents on, the search is torch's tiles on the driver and in the tasks alike:
+    the same ranks and the same float32 scores (ties longer than the margin included)."""
+    from diagnostics.distributed import connect
+    from diagnostics.knn import TORCH_MIN_BYTES, auto_backend
+
+    rng = np.random.default_rng(1)
+    n_docs = -(-TORCH_MIN_BYTES // (384 * 4))  # the first size searched with torch
+    docs = rng.standard_normal((n_docs, 384), dtype=np.float32)
+    docs[200:230] = docs[0]  # 31 equal documents, across no tile boundary; and 31 across one (65,536)
+    docs[65_520:65_551] = docs[1]
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    assert auto_backend(*docs.shape) == "torch"
+    queries = np.concatenate([docs[:3], docs[65_520:65_522], rng.standard_normal((300, 384), dtype=np.float32)])
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    rows = np.arange(7, n_docs, n_docs // 200)
+    ray_cluster = connect(cluster.address)  # type: ignore[attr-defined]
+    try:
+        for got, want in (
+            (ray_cluster.top_k(queries, docs, k=100), exact_top_k(queries, docs, k=100)),
+            (ray_cluster.top_k(queries, docs, k=10), exact_top_k(queries, docs, k=10)),  # inside the 31-long ties
+            (ray_cluster.knn_rows(docs, rows, k=10), knn_rows(docs, rows, k=10)),
+        ):
+            assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+        assert ray_cluster.search_tasks == 3
+    finally:
+        ray_cluster.shutdown()
+
+
+@needs_ray
+def test_several_candidates_on_ray_make_the_local_set(cluster: object, local_run: dict[str, object],
+                                                      tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--ray`` with two candidates: the base is encoded on Ray once (its own cache, so nothing is reused), every
+    candidate's searches run as tasks, and the set, its run ids and each run are those of the same command
+    without Ray (run here, on the local run's cache)."""
+    from diagnostics.sample import candidate_paths
+
+    two = ["--tuned-vectors", f"sample={SAMPLE.tuned_vectors}",
+           "--tuned-vectors", f"strong={candidate_paths()['strong'] / 'vectors.parquet'}"]
+    argv = ["compare", "--dataset", str(SAMPLE.corpus), "--base", _model(), *two, "--no-projection",
+            "--known-item-docs", "0", "--target", "clinical"]
+    written = {}
+    for where, extra in (("local", []), ("ray", ["--ray", cluster.address])):  # type: ignore[attr-defined]
+        cache = Path(str(local_run["cache"])) if where == "local" else tmp_path / "ray-cache"
+        with pytest.MonkeyPatch.context() as mp:
+            for name, value in _env(tmp_path / where, cache).items():
+                mp.setenv(name, value)
+            assert main([*argv, *extra, "--json", str(tmp_path / f"{where}.json")]) == 0
+        written[where] = json.loads((tmp_path / f"{where}.json").read_text())
+    err = capsys.readouterr().err
+    # The base encoded once, on the cluster; its two searches (queries, documents' kNN) once, shared by both
+    # candidates; each candidate's own two: 2 + 2 x 2 tasks (one candidate alone makes 4).
+    summary = re.findall(r"^ray .*: (encoded \d+ texts) in .*, (\d+) search tasks$", err, flags=re.MULTILINE)
+    assert summary == [(f"encoded {N_TEXTS} texts", "6")], err
+    local, ray = written["local"], written["ray"]
+    assert ray["set_id"] == local["set_id"] and ray["verdict"] == local["verdict"] and ray["best"] == local["best"]
+    assert list(ray["candidates"]) == ["sample", "strong"]
+    for name in ("sample", "strong"):
+        run_id = local["candidates"][name]["run_id"]
+        assert ray["candidates"][name]["run_id"] == run_id
+        _same_run(tmp_path / "local" / "home", tmp_path / "ray" / "home", run_id)
 
 
 @needs_ray
