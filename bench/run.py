@@ -12,9 +12,9 @@ Stages and references:
 
 * ``knn``: exact top-100 retrieval of both spaces + document kNN (k=10, the rows
   ``compare`` uses) with ``diagnostics.knn`` vs ``faiss.IndexFlatIP`` (2 threads) on the same arrays,
-  three times: the engine's default (``backend="auto"``: FAISS below 512 MB of documents, tiled torch
-  products and ``torch.topk`` from there on), ``backend="faiss"`` (``faiss.knn``, the same tie handling) and
-  ``backend="numpy"`` (the fallback when neither is installed); neighbor sets are compared up to ties;
+  three times: the engine's default (``backend="auto"``: tiled matrix products, each query row keeping the
+  scores above its running threshold), ``backend="faiss"`` (``faiss.knn``, the same tie handling) and
+  ``backend="numpy"`` (a partition per row); neighbor sets are compared up to ties;
 * ``umap``: ``diagnostics.projection.project_pair`` (both maps) of up to 20k points vs ONE plain
   ``umap.UMAP(n_neighbors=15, metric="cosine", random_state=0).fit_transform`` of the base space
   (both warmed up first: numba compilation is not timed);
@@ -95,7 +95,7 @@ def _knn_rows_for(dataset: Any, n_docs: int) -> np.ndarray:
 
 def bench_knn(name: str, dataset: Any, base: Any, tuned: Any, *, k: int = 10, depth: int = 100) -> None:
     """The engine's default, FAISS and the numpy fallback (each with exact tie handling) vs the reference."""
-    from diagnostics.knn import auto_backend, exact_top_k, knn_rows
+    from diagnostics.knn import exact_top_k, knn_rows
 
     n_docs, n_q = base.docs.shape[0], base.queries.shape[0]
     depth = min(depth, n_docs)
@@ -120,8 +120,7 @@ def bench_knn(name: str, dataset: Any, base: Any, tuned: Any, *, k: int = 10, de
                 diff, beyond = differ_beyond_ties(mine[0], theirs[0], q, e.docs, theirs[1])
                 notes.append(f"{role[0]}{what}:{diff}/{beyond}")
         note = "rows differing/beyond ties " + " ".join(notes)
-        default = auto_backend(*base.docs.shape)
-        label = f"knn (engine default: {default})" if backend == "auto" else f"knn backend={backend}"
+        label = "knn (engine default: tiles)" if backend == "auto" else f"knn backend={backend}"
         _row(name, label, size, m_ours, ref=m_ref, note=note)
 
 

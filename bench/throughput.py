@@ -1,13 +1,14 @@
 """Per-core throughput of the two costs that grow with the corpus (issue 15, part 5): encoding and exact search.
 
 Run with ``HF_HUB_OFFLINE=1 .venv/bin/python -m bench.throughput`` (options: ``--texts 400``, ``--docs 200000``,
-``--queries 2000``). Each is measured on one thread (``torch.set_num_threads(1)``, ``faiss.omp_set_num_threads(1)``)
-and on every core, so the per-core rate and how it scales on this machine are both on record:
+``--queries 2000``). Each is measured on one thread (``torch.set_num_threads(1)``, ``faiss.omp_set_num_threads(1)``,
+numpy's BLAS limited with ``threadpoolctl``) and on every core, so the per-core rate and how it scales on this
+machine are both on record:
 
 * **encoding**: all-MiniLM-L6-v2 (the bundled base, sentence-transformers, torch on the CPU) on real documents
   (scifact and cisi of ``../shared/data/beir``, else the bundled sample's documents) and on their
   queries, batch 32, the model loaded before the clock starts; texts per second;
-* **search**: the engine's exact top-100 (``diagnostics.knn.exact_top_k``, tiled torch products) and FAISS
+* **search**: the engine's exact top-100 (``diagnostics.knn.exact_top_k``, its default tiled search) and FAISS
   flat inner product (``IndexFlatIP``, the floor of ``bench.scale``) side by side, of ``--queries`` random unit
   queries over ``--docs`` random unit 384-d documents; query-document similarities per second (the cost is
   ``queries x documents``: rows of the overlap sample count as queries).
@@ -66,7 +67,7 @@ def encoding(n: int) -> None:
 
 def search(n_docs: int, n_queries: int) -> None:
     import faiss
-    import torch
+    from threadpoolctl import threadpool_limits
 
     from diagnostics.knn import exact_top_k
 
@@ -78,11 +79,11 @@ def search(n_docs: int, n_queries: int) -> None:
     cores = os.cpu_count() or 1
     for threads in (1, cores):
         faiss.omp_set_num_threads(threads)
-        torch.set_num_threads(threads)
         for what in ("engine", "faiss flat"):
             t0 = time.perf_counter()
             if what == "engine":
-                exact_top_k(queries, docs, k=DEPTH)
+                with threadpool_limits(limits=threads, user_api="blas"):
+                    exact_top_k(queries, docs, k=DEPTH)
             else:
                 index = faiss.IndexFlatIP(DIM)
                 index.add(docs)

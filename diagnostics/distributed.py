@@ -24,8 +24,8 @@ grow with the corpus stays on the machine that runs embdiff (the *driver*).
   The scores of a matrix product depend, in their last bit, on how many query rows one call holds and on how
   many threads share it (the BLAS splits the work between threads). So a block is a whole number of the local
   engine's own search calls (16,384 rows, aligned at row 0), and a task runs with the driver's number of search
-  threads (torch's, or FAISS's without torch; it declares that many CPUs): each call is then the call a local
-  run makes, and ranks and scores are bitwise equal to a local run's.
+  threads (numpy's BLAS threads; it declares that many CPUs): each call is then the call a local run makes, and
+  ranks and scores are bitwise equal to a local run's.
 
 The run id does not depend on where the work ran: a run made with ``--ray`` has the id, metrics and
 verdict of the same run made locally, and both use one encoding cache (a Ray run after a local one
@@ -171,9 +171,13 @@ def connect(address: str, *, settings: RaySettings | None = None) -> RayCluster:
             f"--ray needs the address of a running cluster (HOST:PORT or auto); got {address!r}; "
             "embdiff never starts a cluster of its own"
         )
-    if address.startswith("ray://"):
+    # "auto" is RAY_ADDRESS when that is set (ray.init reads it), which may be a Ray Client address too.
+    client = address if address.lower().startswith("ray://") else ""
+    if address == "auto" and os.environ.get("RAY_ADDRESS", "").strip().lower().startswith("ray://"):
+        client = f"auto (RAY_ADDRESS={os.environ['RAY_ADDRESS'].strip()})"
+    if client:
         raise InputError(
-            f"--ray {address} is Ray Client, through which Ray Data (the encoding) does not run; run embdiff on a "
+            f"--ray {client} is Ray Client, through which Ray Data (the encoding) does not run; run embdiff on a "
             "node of the cluster instead (ray start --address HEAD:6379 --num-cpus=0, then --ray HEAD:6379 or auto) "
             "or submit it as a Ray job (docs/DEPLOY.md)"
         )
@@ -385,8 +389,9 @@ class RayCluster:
         threads = self.settings.search_threads
         task = ray.remote(_search_block).options(
             num_cpus=threads,
+            # one local search call's working memory, the block's results (rank and score per row), Python's own
             memory=int(search_memory_bytes(min(block_rows, _QUERY_BLOCK), docs.shape[0], docs.shape[1], k)
-                       + 256 * _MIB),
+                       + block_rows * k * 12 + 256 * _MIB),
             max_retries=3,
         )
         refs = []
@@ -409,13 +414,14 @@ class RayCluster:
         """The object ref of ``docs``, put in the object store the first time this run searches it."""
         import ray
 
-        for held, ref in self._placed:
+        for i, (held, ref) in enumerate(self._placed):
             if held is docs:
+                self._placed.append(self._placed.pop(i))  # the most recently used last
                 return ref
         ref = ray.put(np.ascontiguousarray(docs, dtype=np.float32))
-        # The base and the side being compared: with several candidates, an earlier candidate's matrix is
-        # dropped from the object store once the next is placed (the base's searches are shared, done once).
-        self._placed = [*self._placed[-(_PLACED_KEPT - 1):], (docs, ref)]
+        # The least recently used is dropped past _PLACED_KEPT: with several candidates, an earlier candidate's
+        # matrix leaves the object store once the next one is placed (the base's searches are shared, done once).
+        self._placed = [*self._placed, (docs, ref)][-_PLACED_KEPT:]
         return ref
 
 

@@ -1,4 +1,4 @@
-"""Exact cosine k-nearest neighbors: tiled torch products and ``torch.topk`` for a large corpus, else FAISS, else numpy.
+"""Exact cosine k-nearest neighbors: tiled matrix products with a running threshold; FAISS or per-row numpy on request.
 
 Every similarity in embdiff is the cosine of L2-normalised float32 vectors, i.e. their dot product.
 The search is exact (brute force): an approximate index would miss neighbors, and its misses would
@@ -6,41 +6,35 @@ look like change between the base and the tuned model.
 
 Three backends compute the same answer:
 
-* ``"torch"`` scores one tile of ``1024`` query rows by ``65536`` document rows at a time (256 MB
-  of float32 scores) with one matrix product, keeps each tile's best with ``torch.topk`` and merges
-  them. On 2 cores it takes 0.40-0.45x the time of FAISS's flat search for the top-100 of 2,048
-  queries among 1M documents (7.4-8.7 s against 18.1-18.8 s): the matrix products run at the same
-  rate, but FAISS pushes every score through its top-k heap one at a time, while ``torch.topk``
-  selects a whole tile's rows in bulk.
+* ``"tiles"`` (the default): one matrix product scores a tile of ``1024`` query rows by ``16384``
+  documents (64 MB of float32 scores, numpy's BLAS on every core). Each query row keeps its best
+  ``k + TIE_MARGIN`` so far (one more with ``exclude_self``); their lowest score is the row's
+  threshold, and of each further tile only the scores above it are gathered and merged (a row where
+  many pass is partitioned whole). After the first tiles few scores pass, so the product is most of
+  the cost. The top-100 of 2,000 queries
+  among 400k documents took 2.6 s on 2 cores, FAISS's flat search 8.5 s (``python -m
+  bench.throughput``): FAISS pushes every score through its top-k heap.
 * ``"faiss"`` runs ``faiss.knn`` (the exhaustive inner-product search behind ``IndexFlatIP``,
-  without copying the corpus into an index).
+  without copying the corpus into an index); the engine's default until 2026-12-07.
+* ``"numpy"`` is one matrix product per block of ``block_size`` query rows and one partition per
+  row; its largest temporary is one ``(block_size, n_docs)`` float32 block (100 MB for 256 queries
+  against 100k documents). It also searches again the rows whose tie is unresolved (below).
 
-``"auto"`` (the default) takes torch for a document matrix of at least ``TORCH_MIN_BYTES`` (512 MB:
-350k documents at 384 dimensions) and FAISS below it. Importing torch (when no model was loaded) and
-one tile of scores add about 0.45 GB to the process: little beside a large corpus, but at 100k
-documents it took a ``--no-projection`` run from 0.75 GB to 1.16 GB (3.6x the raw vectors of both
-models, whose target is 3x), and there FAISS needs 20 s for the whole search. The choice depends on
-the corpus alone, so a run and its Ray search tasks always use the same backend.
-* ``"numpy"`` is one matrix product per block of ``block_size`` query rows; its largest temporary
-  is one ``(block_size, n_docs)`` float32 block (100 MB for 256 queries against 100k documents).
-
-None makes an ``(n_queries, n_docs)`` matrix or a float64 copy of a whole matrix, and none copies
-the corpus (a memory-mapped corpus is read in place).
+None makes an ``(n_queries, n_docs)`` matrix, a float64 copy or a copy of the corpus.
 
 Ties are broken deterministically in all three: a higher score first, then the lower document row
-index. torch and FAISS order ties arbitrarily, so they are asked for ``k + TIE_MARGIN`` neighbors,
-which are sorted by (score, row); a row whose tie at the k-th score may continue past what was
-returned is searched again with numpy. Queries go to torch and FAISS in blocks of ``16384`` rows,
-the unit a Ray search task repeats (``diagnostics.distributed``), so a row's scores do not depend
-on where it is searched.
+index. The tiles and FAISS keep ties in any order, so they are asked for ``k + TIE_MARGIN``
+neighbors, which are sorted by (score, row); a row whose tie at the k-th score may continue past
+what was returned is searched again with ``"numpy"``. Queries are searched in blocks of ``16384``
+rows, the unit a Ray search task repeats (``diagnostics.distributed``), so each product is the one
+a local run computes and a row's scores do not depend on where it is searched.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
+import sys
 from collections.abc import Callable
-from importlib.util import find_spec
 from typing import Any
 
 import numpy as np
@@ -50,7 +44,6 @@ from diagnostics._validation import NORM_TOLERANCE, InputError, check_unit_rows,
 
 __all__ = [
     "BACKENDS",
-    "auto_backend",
     "exact_top_k",
     "faiss_available",
     "knn_rows",
@@ -59,26 +52,23 @@ __all__ = [
     "set_search_threads",
 ]
 
-#: Tolerance on the L2 norm of each input row (float32 vectors written by other tools drift a little).
+#: ``backend=`` values: ``"auto"`` is ``"tiles"``.
+BACKENDS = ("auto", "tiles", "faiss", "numpy")
 
-#: ``backend=`` values: ``"auto"`` is torch when it imports, else FAISS when it imports, else numpy.
-BACKENDS = ("auto", "torch", "faiss", "numpy")
-
-#: ``backend="auto"`` searches a document matrix of at least this many bytes with torch, a smaller one with FAISS.
-TORCH_MIN_BYTES = 512 * 1024 * 1024
-
-#: Extra neighbors asked of torch and FAISS so that a tie at the k-th score is usually seen whole.
+#: Extra neighbors asked of the tiles and FAISS so that a tie at the k-th score is usually seen whole.
 TIE_MARGIN = 8
 
-#: Query rows per torch or FAISS call: bounds the gathered copy of sampled rows (``knn_rows``) to 64 MB at
+#: Query rows per tiles or FAISS call: bounds the gathered copy of sampled rows (``knn_rows``) to 64 MB at
 #: 1024 dims; a Ray search task takes a whole number of these blocks.
 _QUERY_BLOCK = 16384
 
-#: torch backend: query rows and document rows scored by one matrix product (256 MB of float32 scores).
-#: Measured at 1M documents on 2 cores: 1024 x 65536 took 0.40-0.42x FAISS's time, 1024 x 32768 0.45x,
-#: 256 x 8192 0.55x.
-_TORCH_QUERY_TILE = 1024
-_TORCH_DOC_TILE = 65536
+#: ``"tiles"``: query rows and documents scored by one matrix product (64 MB of float32 scores).
+_TILE_QUERIES = 1024
+_TILE_DOCS = 16384
+
+#: ``"tiles"``: rows of a tile whose whole row is partitioned at once (a tile's first, or one where many scores pass
+#: the threshold): bounds the partition's int64 indices to 16 MB.
+_DENSE_ROWS = 128
 
 #: A search backend's core: ``(block, docs, wanted) -> (scores, rows)``, each row's best ``wanted``,
 #: scores non-increasing, ties in any order.
@@ -113,9 +103,9 @@ def exact_top_k(
     exclude_self : bool, default=False
         Document kNN: ``queries`` are the documents themselves (same shape) and row ``i`` never
         returns column ``i``.
-    backend : {"auto", "torch", "faiss", "numpy"}, default="auto"
-        ``"auto"`` uses torch when it is installed, else FAISS when ``faiss-cpu`` is, else numpy.
-        All give the same neighbors (up to float rounding of near-equal scores).
+    backend : {"auto", "tiles", "faiss", "numpy"}, default="auto"
+        ``"auto"`` is ``"tiles"``. All give the same neighbors (up to float rounding of near-equal
+        scores); ``"faiss"`` needs ``faiss-cpu``.
 
     Returns
     -------
@@ -161,7 +151,7 @@ def exact_top_k(
         )
     k = _check_k_for_corpus(k, d.shape[0], exclude_self=exclude_self)
     block = _check_block_size(block_size)
-    search = _searcher(backend, d)
+    search = _searcher(backend)
     self_columns = np.arange(q.shape[0], dtype=np.int64) if exclude_self else None
     if search is not None:
         return _candidate_top_k(search, q, None, d, k=k, block_size=block, self_columns=self_columns)
@@ -193,7 +183,7 @@ def knn_rows(
         Number of neighbors, ``1 <= k <= n - 1``.
     block_size : int, default=256
         numpy backend: rows per matrix product.
-    backend : {"auto", "torch", "faiss", "numpy"}, default="auto"
+    backend : {"auto", "tiles", "faiss", "numpy"}, default="auto"
         As :func:`exact_top_k`.
 
     Returns
@@ -220,45 +210,40 @@ def knn_rows(
     idx = _check_rows(rows, v.shape[0])
     k = _check_k_for_corpus(k, v.shape[0], exclude_self=True)
     block = _check_block_size(block_size)
-    search = _searcher(backend, v)
+    search = _searcher(backend)
     if search is not None:
         return _candidate_top_k(search, v, idx, v, k=k, block_size=block, self_columns=idx)
     return _blocked_top_k(v, idx, v, k=k, block_size=block, self_columns=idx)
 
 
 def faiss_available() -> bool:
-    """Whether ``faiss-cpu`` imports here (``backend="auto"`` uses it for a corpus under ``TORCH_MIN_BYTES``)."""
+    """Whether ``faiss-cpu`` imports here (``backend="faiss"`` needs it)."""
     return _faiss_module() is not None
 
 
-def auto_backend(n_docs: int, dim: int) -> str:
-    """The backend ``backend="auto"`` picks here for ``n_docs`` float32 documents of ``dim`` dimensions:
-    ``"torch"`` from ``TORCH_MIN_BYTES`` on (or when FAISS is missing), else ``"faiss"``, else ``"numpy"``.
-    Checking for torch does not import it."""
-    has_torch, has_faiss = _torch_available(), _faiss_module() is not None
-    if has_torch and (n_docs * dim * 4 >= TORCH_MIN_BYTES or not has_faiss):
-        return "torch"
-    return "faiss" if has_faiss else "numpy"
-
-
 def search_threads() -> int:
-    """Threads a search uses here: torch's (when installed; FAISS's OpenMP threads default to the same number of
-    cores), else FAISS's, else the CPU count (numpy's BLAS)."""
-    if _torch_available():
-        return int(_torch_module().get_num_threads())
-    faiss = _faiss_module()
-    if faiss is not None:
-        return int(faiss.omp_get_max_threads())
-    return os.cpu_count() or 1
+    """Threads the default search uses here: those of numpy's own BLAS (the CPU count when it cannot be asked)."""
+    from threadpoolctl import threadpool_info
+
+    blas = [info for info in threadpool_info() if info.get("user_api") == "blas"]
+    mine = [info for info in blas if "numpy" in str(info.get("filepath", ""))] or blas
+    return int(mine[0]["num_threads"]) if mine else (os.cpu_count() or 1)
 
 
 def set_search_threads(threads: int) -> None:
-    """Make torch's and FAISS's searches in this process use ``threads`` threads (a Ray task's CPUs)."""
-    if _torch_available():
-        _torch_module().set_num_threads(threads)
-    faiss = _faiss_module()
-    if faiss is not None:
-        faiss.omp_set_num_threads(threads)
+    """Make FAISS's searches in this process use ``threads`` threads, when FAISS is loaded (a Ray task's CPUs; the
+    task limits numpy's BLAS with ``threadpoolctl``)."""
+    if "faiss" in sys.modules:
+        sys.modules["faiss"].omp_set_num_threads(threads)
+
+
+def search_memory_bytes(rows: int, n_docs: int, dim: int, k: int) -> int:
+    """Working memory of one search of ``rows`` query rows beside its inputs (a Ray search task declares it): a tile
+    of scores and its comparison, the partition of a tile's rows, the numpy re-search's block of an unsure row's
+    scores, and per row the gathered vector and the candidates."""
+    tile = min(rows, _TILE_QUERIES) * min(n_docs, _TILE_DOCS)
+    rerun = min(rows, _rerun_rows(256, n_docs)) * n_docs * 4
+    return 5 * tile + _DENSE_ROWS * _TILE_DOCS * 8 + rerun + rows * (dim * 4 + 4 * (k + TIE_MARGIN + 1) * 12)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -299,7 +284,7 @@ def _candidate_top_k(
     block_size: int,
     self_columns: NDArray[np.int64] | None,
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-    """:func:`_blocked_top_k`'s answer from torch's or FAISS's ``search``, ties re-ordered and checked
+    """:func:`_blocked_top_k`'s answer from the tiles' or FAISS's ``search``, ties re-ordered and checked
     (module docstring)."""
     n_queries = queries.shape[0] if query_rows is None else query_rows.shape[0]
     n_docs = docs.shape[0]
@@ -334,19 +319,10 @@ def _candidate_top_k(
     return out_idx, out_sim
 
 
-def search_memory_bytes(rows: int, n_docs: int, dim: int, k: int) -> int:
-    """Working memory of one torch or FAISS search of ``rows`` query rows beside its inputs (a Ray search task
-    declares it): one tile of scores and ``torch.topk``'s copy of it, the numpy re-search's block of an unsure
-    row's scores, and per row the gathered vector and the candidates."""
-    tile = min(rows, _TORCH_QUERY_TILE) * min(n_docs, _TORCH_DOC_TILE) * 4
-    rerun = min(rows, _rerun_rows(256, n_docs)) * n_docs * 4
-    return 2 * tile + rerun + rows * (dim * 4 + 4 * (k + TIE_MARGIN + 1) * 12)
-
-
 def _rerun_rows(block_size: int, n_docs: int) -> int:
     """Rows per product when unsure rows are searched again with numpy: ``block_size``, fewer when that block's
-    scores would exceed one torch tile's (256 MB), so a large corpus does not need ``block_size x n_docs``."""
-    return max(1, min(block_size, _TORCH_QUERY_TILE * _TORCH_DOC_TILE // n_docs))
+    scores would exceed 64 MB (one tile's), so a large corpus does not need ``block_size x n_docs`` floats."""
+    return max(1, min(block_size, _TILE_QUERIES * _TILE_DOCS // n_docs))
 
 
 def _faiss_search(
@@ -357,40 +333,78 @@ def _faiss_search(
     return sim, idx
 
 
-def _torch_search(
+def _tiled_search(
     block: NDArray[np.float32], docs: NDArray[np.float32], wanted: int
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-    """Each row's best ``wanted`` by tiles: a tile's ``wanted`` best are kept, then the kept are merged.
+    """Each row's best ``wanted`` (best first, ties in any order), tile by tile (module docstring).
 
-    Exact: a document a tile leaves out scores at most that tile's ``wanted``-th best, and the tile's
-    ``wanted`` kept all take part in the merge, so it scores at most the merged ``wanted``-th best too.
+    Exact: a score left out of a tile is at most its row's threshold then, the ``wanted``-th best of what the
+    row has kept; the kept only improve, so it is at most the final ``wanted``-th best too.
     """
-    torch = _torch_module()
     n_docs = docs.shape[0]
+    if np.may_share_memory(block, docs):
+        # Rows of the corpus itself (exclude_self): numpy would compute a tile of it against itself as a symmetric
+        # product (syrk), whose last bits differ from the general one a Ray task (given a copy) computes.
+        block = block.copy()
     out_sim = np.empty((block.shape[0], wanted), dtype=np.float32)
     out_idx = np.empty((block.shape[0], wanted), dtype=np.int64)
-    with warnings.catch_warnings():
-        # A memory-mapped corpus is read-only; torch warns that writing through the tensor would
-        # fail, and nothing here writes to it.
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        q_all, d_all = torch.from_numpy(block), torch.from_numpy(docs)
-    with torch.inference_mode():
-        for q0 in range(0, block.shape[0], _TORCH_QUERY_TILE):
-            q = q_all[q0 : q0 + _TORCH_QUERY_TILE]
-            best = torch.empty((q.shape[0], 0), dtype=torch.float32)
-            cols = torch.empty((q.shape[0], 0), dtype=torch.int64)
-            for d0 in range(0, n_docs, _TORCH_DOC_TILE):
-                scores = q @ d_all[d0 : d0 + _TORCH_DOC_TILE].T
-                value, col = torch.topk(scores, min(wanted, scores.shape[1]), dim=1, sorted=False)
-                del scores  # free this tile before the next product allocates its own
-                # Merged tile by tile, so the kept candidates stay (rows, 2 * wanted) at any corpus size.
-                value, col = torch.cat((best, value), dim=1), torch.cat((cols, col + d0), dim=1)
-                best, where = torch.topk(value, min(wanted, value.shape[1]), dim=1, sorted=False)
-                cols = torch.gather(col, 1, where)
-            best, where = torch.sort(best, dim=1, descending=True)
-            out_sim[q0 : q0 + q.shape[0]] = best.numpy()
-            out_idx[q0 : q0 + q.shape[0]] = torch.gather(cols, 1, where).numpy()
+    scores = np.empty((min(block.shape[0], _TILE_QUERIES), min(n_docs, _TILE_DOCS)), dtype=np.float32)
+    for q0 in range(0, block.shape[0], _TILE_QUERIES):
+        q = block[q0 : q0 + _TILE_QUERIES]
+        best = np.full((q.shape[0], wanted), -np.inf, dtype=np.float32)  # placeholders, replaced by the first tiles
+        rows = np.zeros((q.shape[0], wanted), dtype=np.int64)
+        for d0 in range(0, n_docs, _TILE_DOCS):
+            d = docs[d0 : d0 + _TILE_DOCS]
+            tile = scores[: q.shape[0], : d.shape[0]]
+            np.matmul(q, d.T, out=tile)
+            best, rows = _merge_tile(best, rows, tile, d0)
+        order = np.argsort(-best, axis=1, kind="stable")
+        out_sim[q0 : q0 + q.shape[0]] = np.take_along_axis(best, order, axis=1)
+        out_idx[q0 : q0 + q.shape[0]] = np.take_along_axis(rows, order, axis=1)
     return out_sim, out_idx
+
+
+def _merge_tile(
+    best: NDArray[np.float32], rows: NDArray[np.int64], tile: NDArray[np.float32], d0: int
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """``best`` / ``rows`` (each query row's kept scores and document rows) merged with the scores of ``tile``
+    (documents ``d0``...) that beat the row's threshold, the lowest kept score.
+
+    A row where more than ``wanted`` scores pass (every row of a first tile) has its own best ``wanted`` taken
+    by a partition of its scores, ``_DENSE_ROWS`` rows at a time; the others' few passing scores are gathered.
+    Nothing the size of the tile is made but the comparison (one byte per score).
+    """
+    n, width = tile.shape
+    wanted = best.shape[1]
+    if width <= wanted:  # a tile narrower than what is kept: all of it takes part
+        new = tile.copy()
+        new_rows = np.broadcast_to(np.arange(d0, d0 + width, dtype=np.int64), tile.shape)
+    else:
+        beats = tile > best.min(axis=1)[:, None]
+        count = np.count_nonzero(beats, axis=1)
+        if not count.any():
+            return best, rows
+        new = np.full((n, wanted), -np.inf, dtype=np.float32)
+        new_rows = np.zeros((n, wanted), dtype=np.int64)
+        heavy = np.flatnonzero(count > wanted)
+        for c0 in range(0, heavy.size, _DENSE_ROWS):
+            some = heavy[c0 : c0 + _DENSE_ROWS]
+            scores = tile[some]
+            part = np.argpartition(scores, width - wanted, axis=1)[:, width - wanted :]
+            new[some] = np.take_along_axis(scores, part, axis=1)
+            new_rows[some] = part + d0
+        beats[heavy] = False  # the rest: at most ``wanted`` passing scores per row, gathered
+        light = np.where(count > wanted, 0, count)
+        passed = np.flatnonzero(beats)
+        row_of = passed // width
+        col = passed - row_of * width
+        slot = np.arange(passed.size) - (np.cumsum(light) - light)[row_of]
+        new[row_of, slot] = tile[row_of, col]
+        new_rows[row_of, slot] = col + d0
+    both = np.concatenate((best, new), axis=1)
+    both_rows = np.concatenate((rows, new_rows), axis=1)
+    keep = np.argpartition(both, both.shape[1] - wanted, axis=1)[:, both.shape[1] - wanted :]
+    return np.take_along_axis(both, keep, axis=1), np.take_along_axis(both_rows, keep, axis=1)
 
 
 def _select_top_k(sims: NDArray[np.float32], k: int, out_idx: NDArray[np.int64], out_sim: NDArray[np.float32]) -> None:
@@ -468,36 +482,17 @@ def _faiss_module() -> Any:
     return faiss
 
 
-def _torch_available() -> bool:
-    """Whether torch is installed (found without importing it: the import alone takes ~0.2 GB)."""
-    return find_spec("torch") is not None
-
-
-def _torch_module() -> Any:
-    """The ``torch`` module, imported on first use (:func:`_torch_available` said it is installed)."""
-    import torch
-
-    return torch
-
-
-def _searcher(backend: object, docs: NDArray[np.float32]) -> _Search | None:
-    """The core search of ``backend`` for ``docs`` (None: the numpy blocks), after checking it exists here."""
+def _searcher(backend: object) -> _Search | None:
+    """The core search of ``backend`` (None: the numpy blocks), after checking it exists here."""
     if backend not in BACKENDS:
         raise InputError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
-    if backend == "auto":
-        backend = auto_backend(docs.shape[0], docs.shape[1])
-    if backend == "torch":
-        if not _torch_available():
-            raise InputError(
-                "backend='torch' needs torch, which is not installed here; pip install torch, "
-                "or pass backend='numpy' (same answer, slower)"
-            )
-        return _torch_search
+    if backend in ("auto", "tiles"):
+        return _tiled_search
     if backend == "faiss":
         if _faiss_module() is None:
             raise InputError(
                 "backend='faiss' needs faiss-cpu, which is not installed here; pip install faiss-cpu, "
-                "or pass backend='numpy' (same answer, slower)"
+                "or pass backend='auto' (same answer)"
             )
         return _faiss_search
     return None

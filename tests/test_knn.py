@@ -33,9 +33,9 @@ def _brute_force(queries: np.ndarray, docs: np.ndarray, k: int, exclude_self: bo
     return idx, np.take_along_axis(sims, idx, axis=1)
 
 
-@pytest.fixture(params=["torch", "faiss", "numpy"])
+@pytest.fixture(params=["tiles", "faiss", "numpy"])
 def backend(request: pytest.FixtureRequest) -> str:
-    """Every backend must give the brute-force answer; torch and faiss-cpu are dependencies, so all run."""
+    """Every backend must give the brute-force answer; faiss-cpu is a dependency, so all run."""
     return str(request.param)
 
 
@@ -163,55 +163,56 @@ def test_ties_longer_than_the_faiss_margin_are_resolved_exactly(backend: str) ->
     assert idx[1].tolist() == [dup_rows[0], *dup_rows[2 : diagnostics.knn.TIE_MARGIN + 4]]
 
 
-def test_auto_uses_torch_for_a_large_corpus_and_agrees_with_faiss_and_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_is_the_tiles_and_agrees_with_faiss_and_numpy() -> None:
+    assert diagnostics.knn._searcher("auto") is diagnostics.knn._tiled_search
     rng = np.random.default_rng(11)
     docs, queries = _unit(rng, 3000, 48), _unit(rng, 300, 48)
-    # torch comes with sentence-transformers; FAISS below TORCH_MIN_BYTES (350k documents at 384-d)
-    assert diagnostics.knn.auto_backend(349_000, 384) == "faiss"
-    assert diagnostics.knn.auto_backend(350_000, 384) == "torch"
-    monkeypatch.setattr(diagnostics.knn, "TORCH_MIN_BYTES", docs.nbytes)
-    assert diagnostics.knn.auto_backend(*docs.shape) == "torch"
     auto = exact_top_k(queries, docs, k=100)
-    torch_ = exact_top_k(queries, docs, k=100, backend="torch")
+    tiles = exact_top_k(queries, docs, k=100, backend="tiles")
     faiss_ = exact_top_k(queries, docs, k=100, backend="faiss")
     numpy_ = exact_top_k(queries, docs, k=100, backend="numpy")
-    np.testing.assert_array_equal(auto[0], torch_[0])
-    np.testing.assert_array_equal(auto[1], torch_[1])
+    np.testing.assert_array_equal(auto[0], tiles[0])
+    np.testing.assert_array_equal(auto[1], tiles[1])
     for other in (faiss_, numpy_):
-        np.testing.assert_allclose(torch_[1], other[1], atol=1e-6)
-        assert (torch_[0] != other[0]).mean() < 0.001  # only float32 near-ties may swap
+        np.testing.assert_allclose(tiles[1], other[1], atol=1e-6)
+        assert (tiles[0] != other[0]).mean() < 0.001  # only float32 near-ties may swap
 
 
 @pytest.mark.parametrize("exclude_self", [False, True])
-def test_torch_tiles_smaller_than_k_and_ties_across_tiles(monkeypatch: pytest.MonkeyPatch, exclude_self: bool) -> None:
-    # Tiles of 3 query rows by 7 documents: each tile holds fewer documents than k + TIE_MARGIN, ties of
-    # the k-th score span several tiles, and the last tile of each is partial; the answer is the brute force's.
-    monkeypatch.setattr(diagnostics.knn, "_TORCH_QUERY_TILE", 3)
-    monkeypatch.setattr(diagnostics.knn, "_TORCH_DOC_TILE", 7)
+@pytest.mark.parametrize(("tile_docs", "dense_rows"), [(7, 2), (32, 1), (32, 2), (32, 128)])
+def test_tiles_ties_across_tiles_equal_the_brute_force(
+    monkeypatch: pytest.MonkeyPatch, exclude_self: bool, tile_docs: int, dense_rows: int
+) -> None:
+    # Tiles of 3 query rows by 7 or 32 documents. With 7, each tile is narrower than k + TIE_MARGIN and is kept
+    # whole; with 32 and small k, a row's first tile is partitioned and later tiles pass a few scores (gathered)
+    # or many (partitioned, dense_rows rows at a time). Ties of the k-th score span several tiles and the last
+    # tile is partial; the answer is the brute force's.
+    monkeypatch.setattr(diagnostics.knn, "_TILE_QUERIES", 3)
+    monkeypatch.setattr(diagnostics.knn, "_TILE_DOCS", tile_docs)
+    monkeypatch.setattr(diagnostics.knn, "_DENSE_ROWS", dense_rows)
     rng = np.random.default_rng(14)
     docs = _tied(rng, 130)
     queries = docs if exclude_self else _tied(rng, 20)
     for k in (1, 5, 12, 40):
-        idx, sim = exact_top_k(queries, docs, k=k, exclude_self=exclude_self, backend="torch")
+        idx, sim = exact_top_k(queries, docs, k=k, exclude_self=exclude_self, backend="tiles")
         ref_idx, ref_sim = _brute_force(queries, docs, k, exclude_self=exclude_self)
         np.testing.assert_array_equal(idx, ref_idx)
         np.testing.assert_array_equal(sim, ref_sim.astype(np.float32))
 
 
-def test_auto_falls_back_to_faiss_then_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
-    rng = np.random.default_rng(15)
-    docs = _unit(rng, 50, 8)
-    reference = exact_top_k(docs, docs, k=4, backend="numpy")
-    monkeypatch.setattr(diagnostics.knn, "TORCH_MIN_BYTES", 0)  # torch for every corpus, when installed
-    assert diagnostics.knn.auto_backend(*docs.shape) == "torch"
-    monkeypatch.setattr(diagnostics.knn, "_torch_available", lambda: False)
-    assert diagnostics.knn.auto_backend(*docs.shape) == "faiss"
-    with pytest.raises(InputError, match=r"backend='torch' needs torch.*pip install torch, or pass backend='numpy'"):
-        exact_top_k(docs, docs, k=2, backend="torch")
-    np.testing.assert_array_equal(exact_top_k(docs, docs, k=4)[0], reference[0])
-    monkeypatch.setattr(diagnostics.knn, "_faiss_module", lambda: None)
-    assert diagnostics.knn.auto_backend(*docs.shape) == "numpy"
-    np.testing.assert_array_equal(exact_top_k(docs, docs, k=4)[0], reference[0])
+def test_tiles_partition_whole_rows_and_merge_the_few_that_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Documents ordered from the least to the most similar to the query: every tile beats the kept scores (each is
+    # partitioned whole); then the reverse order, where after the first tile almost nothing passes. Tiles of 64
+    # documents, k = 10: both give the brute force's answer.
+    monkeypatch.setattr(diagnostics.knn, "_TILE_DOCS", 64)
+    rng = np.random.default_rng(17)
+    docs = _unit(rng, 2000, 24)
+    queries = _unit(rng, 4, 24)
+    order = np.argsort(docs @ queries[0])
+    for arranged in (docs[order], docs[order[::-1]]):
+        idx, sim = exact_top_k(queries, arranged, k=10, backend="tiles")
+        ref_idx, _ = _brute_force(queries, arranged, 10)
+        np.testing.assert_array_equal(idx, ref_idx)
 
 
 def test_memory_mapped_read_only_corpus_is_searched_in_place(tmp_path) -> None:
@@ -219,19 +220,16 @@ def test_memory_mapped_read_only_corpus_is_searched_in_place(tmp_path) -> None:
     docs, queries = _unit(rng, 500, 16), _unit(rng, 30, 16)
     np.save(tmp_path / "docs.npy", docs)
     mapped = np.load(tmp_path / "docs.npy", mmap_mode="r")
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # torch's "not writable" warning would be noise in a user's log
-        idx, sim = exact_top_k(queries, mapped, k=10, backend="torch")
-    np.testing.assert_array_equal(idx, exact_top_k(queries, docs, k=10, backend="torch")[0])
+    for backend in ("tiles", "faiss", "numpy"):
+        idx, sim = exact_top_k(queries, mapped, k=10, backend=backend)
+        np.testing.assert_array_equal(idx, exact_top_k(queries, docs, k=10, backend=backend)[0])
 
 
 @pytest.mark.parametrize("bad", ["gpu", "", None, 1])
 def test_unknown_backend_is_an_input_error(bad: object) -> None:
     rng = np.random.default_rng(12)
     docs = _unit(rng, 5, 3)
-    with pytest.raises(InputError, match=r"backend must be one of auto, torch, faiss, numpy"):
+    with pytest.raises(InputError, match=r"backend must be one of auto, tiles, faiss, numpy"):
         exact_top_k(docs, docs, k=2, backend=bad)  # type: ignore[arg-type]
     with pytest.raises(InputError, match=r"backend must be one of"):
         knn_rows(docs, [0], k=2, backend=bad)  # type: ignore[arg-type]
@@ -241,12 +239,11 @@ def test_faiss_backend_without_faiss_says_how_to_fix(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(diagnostics.knn, "_faiss_module", lambda: None)
     rng = np.random.default_rng(13)
     docs = _unit(rng, 5, 3)
-    with pytest.raises(InputError, match=r"pip install faiss-cpu, or pass backend='numpy'"):
+    with pytest.raises(InputError, match=r"pip install faiss-cpu, or pass backend='auto'"):
         exact_top_k(docs, docs, k=2, backend="faiss")
     assert not diagnostics.knn.faiss_available()
-    idx, _ = exact_top_k(docs, docs, k=2)  # auto: torch (installed) without FAISS
+    idx, _ = exact_top_k(docs, docs, k=2)  # auto needs no FAISS
     assert idx.shape == (5, 2)
-    assert diagnostics.knn.auto_backend(*docs.shape) == "torch"
 
 
 @pytest.mark.parametrize("mode", ["queries", "exclude_self", "knn_rows"])
@@ -268,6 +265,30 @@ def test_memory_stays_within_one_block(mode: str) -> None:
         tracemalloc.stop()
     # one block of similarities at a time (not two), plus the outputs and per-row temporaries
     assert peak < 1.5 * one_block, f"peak {peak / 1e6:.2f} MB"
+
+
+@pytest.mark.parametrize("order", ["random", "rising"])
+def test_tiles_hold_one_tile_of_scores_not_the_matrix(monkeypatch: pytest.MonkeyPatch, order: str) -> None:
+    # Tiles of 128 queries x 1000 documents (0.5 MB of scores) over 2000 queries x 4000 documents (the whole
+    # matrix would be 32 MB): the peak stays within a few tiles. "rising": the documents ordered by their score
+    # for the first query, so every tile beats all that row has kept (a row partitioned whole in every tile).
+    monkeypatch.setattr(diagnostics.knn, "_TILE_QUERIES", 128)
+    monkeypatch.setattr(diagnostics.knn, "_TILE_DOCS", 1000)
+    monkeypatch.setattr(diagnostics.knn, "_DENSE_ROWS", 32)
+    rng = np.random.default_rng(18)
+    docs, queries = _unit(rng, 4000, 16), _unit(rng, 2000, 16)
+    if order == "rising":
+        docs = np.ascontiguousarray(docs[np.argsort(docs @ queries[0])])
+    one_tile = 128 * 1000 * 4
+    tracemalloc.start()
+    try:
+        idx, _ = exact_top_k(queries, docs, k=10, backend="tiles")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(idx, exact_top_k(queries, docs, k=10, backend="numpy")[0])
+    # the tile, its comparison mask and one partition's indices (32 rows x 1000 x 8 bytes), plus the outputs
+    assert peak < 5 * one_tile, f"peak {peak / 1e6:.2f} MB"
 
 
 # --- input errors ------------------------------------------------------------------------------------

@@ -190,6 +190,10 @@ def test_unreachable_cluster_is_one_line_and_exit_2(capsys: pytest.CaptureFixtur
                    "does not run; run embdiff on a node of the cluster instead (ray start --address HEAD:6379 "
                    "--num-cpus=0, then --ray HEAD:6379 or auto) or submit it as a Ray job (docs/DEPLOY.md)"), err
     assert time.time() - started < 5
+    with pytest.MonkeyPatch.context() as mp:  # "auto" is RAY_ADDRESS, when set, for ray.init
+        mp.setenv("RAY_ADDRESS", "RAY://10.0.0.5:10001")
+        assert main(_args("--ray", "auto")) == 2
+        assert "--ray auto (RAY_ADDRESS=RAY://10.0.0.5:10001) is Ray Client" in capsys.readouterr().err
     assert main(_args("--ray", "local")) == 2
     assert "never starts a cluster of its own" in capsys.readouterr().err
 
@@ -289,22 +293,19 @@ def test_search_blocks_on_ray_equal_local(cluster: object) -> None:
 
 
 @needs_ray
-def test_torch_search_of_a_large_corpus_on_ray_equals_local(cluster: object) -> None:
-    """From TORCH_MIN_BYTES of documents on, the search is torch's tiles on the driver and in the tasks alike:
-    the same ranks and the same float32 scores (ties longer than the margin included)."""
+def test_search_across_document_tiles_on_ray_equals_local(cluster: object) -> None:
+    """A corpus of three document tiles (16,384 rows each, the last partial), ties of 31 equal documents inside a
+    tile and across a tile boundary: the same ranks and float32 scores on Ray as locally."""
     from diagnostics.distributed import connect
-    from diagnostics.knn import TORCH_MIN_BYTES, auto_backend
 
     rng = np.random.default_rng(1)
-    n_docs = -(-TORCH_MIN_BYTES // (384 * 4))  # the first size searched with torch
-    docs = rng.standard_normal((n_docs, 384), dtype=np.float32)
-    docs[200:230] = docs[0]  # 31 equal documents, across no tile boundary; and 31 across one (65,536)
-    docs[65_520:65_551] = docs[1]
+    docs = rng.standard_normal((40_000, 384), dtype=np.float32)
+    docs[200:230] = docs[0]
+    docs[16_370:16_401] = docs[1]
     docs /= np.linalg.norm(docs, axis=1, keepdims=True)
-    assert auto_backend(*docs.shape) == "torch"
-    queries = np.concatenate([docs[:3], docs[65_520:65_522], rng.standard_normal((300, 384), dtype=np.float32)])
+    queries = np.concatenate([docs[:3], docs[16_370:16_372], rng.standard_normal((300, 384), dtype=np.float32)])
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    rows = np.arange(7, n_docs, n_docs // 200)
+    rows = np.arange(7, 40_000, 200)
     ray_cluster = connect(cluster.address)  # type: ignore[attr-defined]
     try:
         for got, want in (
