@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -97,6 +98,22 @@ def _same_run(home_a: Path, home_b: Path, run_id: str) -> None:
     assert a.arrays.keys() == b.arrays.keys()
     for name in a.arrays:
         assert np.array_equal(np.asarray(a.arrays[name]), np.asarray(b.arrays[name])), name
+
+
+def _searched_alike(address: str, cases: list[tuple[Any, Any]]) -> int:
+    """Each ``(on_ray, here)`` pair, searched on the cluster at ``address`` and locally: the same ranks and the same
+    float32 scores. Returns the number of Ray search tasks made."""
+    from diagnostics.distributed import connect
+
+    ray_cluster = connect(address)
+    try:
+        for on_ray, here in cases:
+            got, want = on_ray(ray_cluster), here()
+            assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+            assert got[0].dtype == np.int64 and got[1].dtype == np.float32
+        return ray_cluster.search_tasks
+    finally:
+        ray_cluster.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -268,8 +285,6 @@ def test_compare_on_ray_equals_local(cluster: object, local_run: dict[str, objec
 def test_search_blocks_on_ray_equal_local(cluster: object) -> None:
     """Blocks of 16,384 query rows (one local search call each), searched with the driver's threads: the same
     ranks and the same float32 scores as one local call, ties and the re-searched rows included."""
-    from diagnostics.distributed import connect
-
     rng = np.random.default_rng(0)
     docs = rng.standard_normal((2000, 384)).astype(np.float32)
     docs[150:200] = docs[100:150]  # pairs of exact ties: broken by the lower row on both sides
@@ -278,26 +293,19 @@ def test_search_blocks_on_ray_equal_local(cluster: object) -> None:
     queries = np.concatenate([docs[:40], docs[200:203], rng.standard_normal((20_000, 384)).astype(np.float32)])
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     rows = np.arange(5, 1990, 3)
-    ray_cluster = connect(cluster.address)  # type: ignore[attr-defined]
-    try:
-        for got, want in (
-            (ray_cluster.top_k(queries, docs, k=100), exact_top_k(queries, docs, k=100)),
-            (ray_cluster.top_k(docs, docs, k=10, exclude_self=True), exact_top_k(docs, docs, k=10, exclude_self=True)),
-            (ray_cluster.knn_rows(docs, rows, k=7), knn_rows(docs, rows, k=7)),
-        ):
-            assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
-            assert got[0].dtype == np.int64 and got[1].dtype == np.float32
-        assert ray_cluster.search_tasks == 2 + 1 + 1  # 20,043 queries: two blocks
-    finally:
-        ray_cluster.shutdown()
+    tasks = _searched_alike(cluster.address, [  # type: ignore[attr-defined]
+        (lambda c: c.top_k(queries, docs, k=100), lambda: exact_top_k(queries, docs, k=100)),
+        (lambda c: c.top_k(docs, docs, k=10, exclude_self=True),
+         lambda: exact_top_k(docs, docs, k=10, exclude_self=True)),
+        (lambda c: c.knn_rows(docs, rows, k=7), lambda: knn_rows(docs, rows, k=7)),
+    ])
+    assert tasks == 2 + 1 + 1  # 20,043 queries: two blocks
 
 
 @needs_ray
 def test_search_across_document_tiles_on_ray_equals_local(cluster: object) -> None:
     """A corpus of three document tiles (16,384 rows each, the last partial), ties of 31 equal documents inside a
     tile and across a tile boundary: the same ranks and float32 scores on Ray as locally."""
-    from diagnostics.distributed import connect
-
     rng = np.random.default_rng(1)
     docs = rng.standard_normal((40_000, 384), dtype=np.float32)
     docs[200:230] = docs[0]
@@ -306,17 +314,12 @@ def test_search_across_document_tiles_on_ray_equals_local(cluster: object) -> No
     queries = np.concatenate([docs[:3], docs[16_370:16_372], rng.standard_normal((300, 384), dtype=np.float32)])
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     rows = np.arange(7, 40_000, 200)
-    ray_cluster = connect(cluster.address)  # type: ignore[attr-defined]
-    try:
-        for got, want in (
-            (ray_cluster.top_k(queries, docs, k=100), exact_top_k(queries, docs, k=100)),
-            (ray_cluster.top_k(queries, docs, k=10), exact_top_k(queries, docs, k=10)),  # inside the 31-long ties
-            (ray_cluster.knn_rows(docs, rows, k=10), knn_rows(docs, rows, k=10)),
-        ):
-            assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
-        assert ray_cluster.search_tasks == 3
-    finally:
-        ray_cluster.shutdown()
+    tasks = _searched_alike(cluster.address, [  # type: ignore[attr-defined]
+        (lambda c: c.top_k(queries, docs, k=100), lambda: exact_top_k(queries, docs, k=100)),
+        (lambda c: c.top_k(queries, docs, k=10), lambda: exact_top_k(queries, docs, k=10)),  # inside the 31-long ties
+        (lambda c: c.knn_rows(docs, rows, k=10), lambda: knn_rows(docs, rows, k=10)),
+    ])
+    assert tasks == 3
 
 
 @needs_ray
