@@ -69,6 +69,7 @@ def search(n_docs: int, n_queries: int) -> None:
     import faiss
     from threadpoolctl import threadpool_limits
 
+    from bench._checks import faiss_top_k
     from diagnostics.knn import exact_top_k
 
     rng = np.random.default_rng(0)
@@ -85,9 +86,7 @@ def search(n_docs: int, n_queries: int) -> None:
                 with threadpool_limits(limits=threads, user_api="blas"):
                     exact_top_k(queries, docs, k=DEPTH)
             else:
-                index = faiss.IndexFlatIP(DIM)
-                index.add(docs)
-                index.search(queries, DEPTH)
+                faiss_top_k(queries, docs, DEPTH)
             seconds = time.perf_counter() - t0
             rate = n_docs * n_queries / seconds
             print(f"search top-{DEPTH} {what:10} {threads} thread(s): {rate:.3g} similarities/s = "

@@ -394,11 +394,11 @@ def _merge_tile(
             new[some] = np.take_along_axis(scores, part, axis=1)
             new_rows[some] = part + d0
         beats[heavy] = False  # the rest: at most ``wanted`` passing scores per row, gathered
-        light = np.where(count > wanted, 0, count)
+        count[heavy] = 0
         passed = np.flatnonzero(beats)
         row_of = passed // width
         col = passed - row_of * width
-        slot = np.arange(passed.size) - (np.cumsum(light) - light)[row_of]
+        slot = np.arange(passed.size) - (np.cumsum(count) - count)[row_of]
         new[row_of, slot] = tile[row_of, col]
         new_rows[row_of, slot] = col + d0
     both = np.concatenate((best, new), axis=1)
